@@ -1,0 +1,121 @@
+"""Where labkit keeps what it started: one JSON record per broker port, in a per-user state dir.
+
+A record holds the PID, the process start time (so a recycled PID is never killed), the engine
+and the address. ``labkit broker down`` from any other process reads it and stops exactly that PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+
+def state_dir() -> Path:
+    """``$LABKIT_STATE_DIR``, else ``$XDG_STATE_HOME/labkit``, else ``~/.local/state/labkit``."""
+    explicit = os.environ.get("LABKIT_STATE_DIR")
+    if explicit:
+        path = Path(explicit)
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        path = Path(base) / "labkit"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    """Downloads that survive resets (the Kafka jars): ``$LABKIT_CACHE_DIR`` or ``~/.cache/labkit``."""
+    explicit = os.environ.get("LABKIT_CACHE_DIR")
+    base = Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+@dataclass(frozen=True)
+class BrokerRecord:
+    engine: str
+    host: str
+    port: int
+    pid: int
+    started_at: float  # psutil create_time of the process
+    log: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def alive(self) -> bool:
+        """True while *our* process runs (same PID and same start time, not a zombie)."""
+        try:
+            proc = psutil.Process(self.pid)
+            return abs(proc.create_time() - self.started_at) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+
+def _path(port: int) -> Path:
+    return state_dir() / f"broker-{port}.json"
+
+
+def save(record: BrokerRecord) -> None:
+    tmp = _path(record.port).with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(record), indent=2))
+    tmp.replace(_path(record.port))
+
+
+def load(port: int) -> BrokerRecord | None:
+    try:
+        return BrokerRecord(**json.loads(_path(port).read_text()))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+
+
+def forget(port: int) -> None:
+    _path(port).unlink(missing_ok=True)
+
+
+def all_records() -> list[BrokerRecord]:
+    records = []
+    for path in sorted(state_dir().glob("broker-*.json")):
+        try:
+            records.append(BrokerRecord(**json.loads(path.read_text())))
+        except (ValueError, TypeError):
+            path.unlink(missing_ok=True)
+    return records
+
+
+def stop_process(record: BrokerRecord, grace_s: float) -> str:
+    """SIGTERM, wait up to ``grace_s``, then SIGKILL. Returns how it ended."""
+    if not record.alive():
+        return "was not running"
+    proc = psutil.Process(record.pid)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+        return "stopped"
+    except psutil.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        return f"killed (did not stop within {grace_s:.0f} s of SIGTERM)"
+    except psutil.NoSuchProcess:
+        return "stopped"
+
+
+def tail(path: str | Path, lines: int = 15) -> str:
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def wait_gone(record: BrokerRecord, timeout_s: float = 5.0) -> bool:
+    end = time.monotonic() + timeout_s
+    while record.alive() and time.monotonic() < end:
+        time.sleep(0.02)
+    return not record.alive()

@@ -1,0 +1,247 @@
+"""The ``labkit`` command: brokers, topics, the course, and the module's services.
+
+Every failure is one line on stderr that says what to do, with exit code 1 (2 for bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from labkit import broker
+from labkit.settings import SettingsError, load
+
+EPILOG_TOPICS = """\
+The module's Kafka CLI steps and their labkit twins:
+  kafka-topics --create --topic orders --partitions 6 ...   ->  labkit topics create
+  kafka-topics --list | grep orders                         ->  labkit topics list
+  kafka-topics --describe --topic orders                    ->  labkit topics describe orders
+  kafka-topics --delete --topic orders ...                  ->  labkit topics delete
+"""
+
+
+def _settings(args):
+    overrides = {}
+    if getattr(args, "bootstrap_server", None):
+        overrides["bootstrap_servers"] = args.bootstrap_server
+    if getattr(args, "port", None):
+        host, _ = load(**overrides).host_port
+        overrides["bootstrap_servers"] = f"{host}:{args.port}"
+    return load(**overrides)
+
+
+# -- broker -----------------------------------------------------------------------------------------
+
+def cmd_broker_up(args) -> int:
+    info = broker.up(args.engine, settings=_settings(args), timeout_s=args.timeout)
+    print(info)
+    if info.log:
+        print(f"log: {info.log}")
+    return 0
+
+
+def cmd_broker_down(args) -> int:
+    for line in broker.down(settings=_settings(args), all_ports=args.all):
+        print(line)
+    return 0
+
+
+def cmd_broker_status(args) -> int:
+    info = broker.status(settings=_settings(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        engine = info["engine"] or "-"
+        pid = info["pid"] or "-"
+        print(f"{info['address']}: {info['state']} (engine {engine}, pid {pid}, answers {info['answers']})")
+        if info["log"]:
+            print(f"log: {info['log']}")
+    return 0 if info["answers"] else 1
+
+
+def cmd_broker_reset(args) -> int:
+    print(broker.reset(settings=_settings(args)))
+    return 0
+
+
+# -- topics -----------------------------------------------------------------------------------------
+
+def cmd_topics_create(args) -> int:
+    from labkit import topics
+
+    settings = _settings(args)
+    for name, what in topics.create(settings).items():
+        print(f"{name:<16} {settings.topics[name]} partitions  {what}")
+    return 0
+
+
+def cmd_topics_list(args) -> int:
+    from labkit import topics
+
+    for name in topics.list_topics(_settings(args), include_internal=args.internal):
+        print(name)
+    return 0
+
+
+def cmd_topics_describe(args) -> int:
+    from labkit import topics
+
+    rows = topics.describe(_settings(args), args.names or None)
+    current = None
+    for row in rows:
+        if row.topic != current:
+            current = row.topic
+            count = sum(1 for r in rows if r.topic == current)
+            print(f"Topic: {current}\tPartitionCount: {count}\tReplicationFactor: {len(row.replicas)}")
+        replicas = ",".join(map(str, row.replicas))
+        isr = ",".join(map(str, row.isr))
+        print(f"\tTopic: {row.topic}\tPartition: {row.partition}\tLeader: {row.leader}\tReplicas: {replicas}\tIsr: {isr}")
+    return 0
+
+
+def cmd_topics_delete(args) -> int:
+    from labkit import topics
+
+    for name, what in topics.delete(_settings(args), args.names or None).items():
+        print(f"{name:<16} {what}")
+    return 0
+
+
+# -- lab --------------------------------------------------------------------------------------------
+
+def notebooks_dir() -> Path:
+    """``notebooks/`` of the checkout labkit runs from (editable install), else the current directory's."""
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    return here if here.is_dir() else Path.cwd() / "notebooks"
+
+
+def cmd_lab(args) -> int:
+    settings = _settings(args)
+    info = broker.ensure(settings, engine=args.engine)
+    print(info)
+    print("topics ready: " + ", ".join(f"{t} ({n})" for t, n in settings.topics.items()))
+    jupyter = shutil.which("jupyter") or str(Path(sys.executable).with_name("jupyter"))
+    cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    cmd += args.jupyter_args
+    print("starting JupyterLab: " + " ".join(cmd))
+    if args.dry_run:
+        return 0
+    env = os.environ | {"LABKIT_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+    return subprocess.call(cmd, env=env)
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labkit",
+        description="The Kafka error-handling course: brokers, topics, notebooks and the module's services.",
+    )
+    parser.add_argument("--bootstrap-server", metavar="HOST:PORT",
+                        help="Kafka address (default: $LABKIT_BOOTSTRAP_SERVERS, $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser("broker", help="start, stop and inspect a Kafka broker",
+                       description="Start, stop and inspect the broker the course uses.")
+    bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = bsub.add_parser("up", help="start a broker (or reuse the running one) and wait until it answers",
+                         description="Start a broker and return once it answers a Kafka Metadata request. "
+                                     "auto: use a Kafka that already answers (e.g. docker compose), else embedded.")
+    up.add_argument("--engine", default="auto", choices=broker.ENGINES,
+                    help="embedded (Tansu, no JVM), kafka (Apache Kafka on Java 17+), external, or auto (default)")
+    up.add_argument("--port", type=int, help="port to listen on (default: from the bootstrap address, 9092)")
+    up.add_argument("--timeout", type=float, help="seconds to wait for readiness (default: 20 embedded, 120 kafka)")
+    up.set_defaults(func=cmd_broker_up)
+    down = bsub.add_parser("down", help="stop the broker labkit started (by its recorded PID)",
+                           description="Stop the broker labkit started on the port, by the PID it recorded.")
+    down.add_argument("--port", type=int, help="port of the broker to stop (default: 9092)")
+    down.add_argument("--all", action="store_true", help="stop every broker labkit started")
+    down.set_defaults(func=cmd_broker_down)
+    st = bsub.add_parser("status", help="what runs at the address (exit 1 if nothing answers)",
+                         description="Show the engine, PID and state of the broker at the address.")
+    st.add_argument("--port", type=int)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_broker_status)
+    rs = bsub.add_parser("reset", help="stop the broker and delete its data (Apache Kafka engine)",
+                         description="Stop the broker on the port and delete its on-disk data.")
+    rs.add_argument("--port", type=int)
+    rs.set_defaults(func=cmd_broker_reset)
+
+    t = sub.add_parser("topics", help="create, list, describe, delete the course topics",
+                       description="The course topics: orders (6 partitions), orders.DLT (3), orders.retry (3).",
+                       epilog=EPILOG_TOPICS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tc = tsub.add_parser("create", help="create orders (6), orders.DLT (3), orders.retry (3); idempotent",
+                         description="Create the course topics if missing, then verify their partition counts.")
+    tc.set_defaults(func=cmd_topics_create)
+    tl = tsub.add_parser("list", help="list topic names", description="List topic names, like kafka-topics --list.")
+    tl.add_argument("--internal", action="store_true", help="include internal topics such as __consumer_offsets")
+    tl.set_defaults(func=cmd_topics_list)
+    td = tsub.add_parser("describe", help="partitions, leaders, replicas of topics",
+                         description="Describe topics like kafka-topics --describe (default: the course topics).")
+    td.add_argument("names", nargs="*", help="topics to describe (default: the course topics)")
+    td.set_defaults(func=cmd_topics_describe)
+    tdel = tsub.add_parser("delete", help="delete topics (default: the course topics)",
+                           description="Delete topics, like the module's clean-up step.")
+    tdel.add_argument("names", nargs="*", help="topics to delete (default: the course topics)")
+    tdel.set_defaults(func=cmd_topics_delete)
+
+    lab = sub.add_parser("lab", help="make sure the broker and topics are ready, then open JupyterLab on notebooks/",
+                         description="Start (or reuse) a broker, create the course topics, open JupyterLab.")
+    lab.add_argument("--engine", default="auto", choices=broker.ENGINES)
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser (remote machines)")
+    lab.add_argument("--dry-run", action="store_true", help="prepare everything but do not start JupyterLab")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
+    lab.set_defaults(func=cmd_lab)
+
+    for extension in _EXTENSIONS:
+        extension(sub)
+    return parser
+
+
+_EXTENSIONS: list = []  # other modules' add_parser(sub) functions, registered below
+
+
+def _register_extensions() -> None:
+    import importlib
+
+    for name in ("labkit.services_cli",):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        _EXTENSIONS.extend(getattr(module, "PARSERS", []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_extensions()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("labkit: interrupted", file=sys.stderr)
+        return 130
+    except (broker.BrokerError, SettingsError) as exc:
+        print(f"labkit: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a clear line, not a traceback wall; LABKIT_DEBUG=1 shows the traceback
+        if os.environ.get("LABKIT_DEBUG"):
+            raise
+        from labkit.errors_cli import friendly
+
+        print(f"labkit: error: {friendly(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""kafka-python client factories with the course's defaults: bounded timeouts, clear client ids.
+
+Producers are not idempotent on purpose: after an embedded-broker restart, kafka-python's default
+idempotent producer fails for good (``UnknownProducerIdError``), while a plain ``acks=all``
+producer reconnects. The course needs at-least-once, which ``acks=all`` + retries gives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+from labkit.settings import Settings, load
+
+# kafka-python logs every refused connection at WARNING/ERROR; students should see ours instead.
+logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+def client_id(role: str) -> str:
+    """``labkit-<role>-<host>-<pid>``: readable in group descriptions and broker logs."""
+    return f"labkit-{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+def _base(settings: Settings) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": settings.servers,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "bootstrap_timeout_ms": settings.api_timeout_ms,
+        "reconnect_backoff_max_ms": 1000,
+    }
+
+
+def producer(settings: Settings | None = None, **overrides: Any) -> KafkaProducer:
+    """A producer with ``acks=all``, bounded ``max_block_ms`` and no idempotence (see module doc)."""
+    settings = settings or load()
+    config = _base(settings) | {
+        "client_id": client_id("producer"),
+        "acks": "all",
+        "enable_idempotence": False,
+        "retries": 5,
+        "linger_ms": 0,
+        "max_block_ms": settings.api_timeout_ms,
+        "delivery_timeout_ms": max(30_000, settings.request_timeout_ms + 1000),
+    }
+    return KafkaProducer(**(config | overrides))
+
+
+def consumer(settings: Settings | None = None, *topics: str, **overrides: Any) -> KafkaConsumer:
+    """A consumer with manual commits, earliest reset and the course's short session timeouts.
+
+    ``allow_auto_create_topics=False`` so a typo does not silently create a 4-partition topic.
+    """
+    settings = settings or load()
+    config = _base(settings) | {
+        "client_id": client_id("consumer"),
+        "group_id": settings.group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "max_poll_interval_ms": settings.max_poll_interval_ms,
+        "allow_auto_create_topics": False,
+    }
+    return KafkaConsumer(*topics, **(config | overrides))
+
+
+def reader(settings: Settings | None = None, **overrides: Any) -> KafkaConsumer:
+    """A group-less consumer for inspecting topics (assign + seek; never commits)."""
+    return consumer(settings, group_id=None, client_id=client_id("reader"), **overrides)
+
+
+def admin(settings: Settings | None = None, **overrides: Any) -> KafkaAdminClient:
+    """An admin client; ``describe_groups`` is made tolerant of the embedded broker (see below)."""
+    settings = settings or load()
+    _patch_describe_groups()
+    config = _base(settings) | {"client_id": client_id("admin")}
+    return KafkaAdminClient(**(config | overrides))
+
+
+def _patch_describe_groups() -> None:
+    """The embedded broker returns every ACL-operation bit set; kafka-python then raises
+    ``ValueError: 15 is not a valid ACLOperation`` in ``describe_groups``. Apache Kafka is unaffected.
+    Dropping the (unused) authorized operations is the measured workaround.
+    """
+    if getattr(KafkaAdminClient, "_labkit_patched", False):
+        return
+    original = getattr(KafkaAdminClient, "_process_acl_operations", None)
+    if original is None:
+        return
+
+    def tolerant(self, obj):
+        try:
+            return original(self, obj)
+        except ValueError:
+            obj["authorized_operations"] = None
+            return obj
+
+    KafkaAdminClient._process_acl_operations = tolerant
+    KafkaAdminClient._labkit_patched = True

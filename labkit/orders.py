@@ -1,0 +1,140 @@
+"""The order domain: the value the labs produce, and the checks the consumer runs on it.
+
+Two failure families, two exceptions, because they are diagnosed differently:
+
+* :class:`~labkit.errors.MalformedPayload` - the bytes are not an order at all (empty, not UTF-8,
+  not JSON, not a JSON object). Only the raw bytes can be kept in the DLT.
+* :class:`~labkit.errors.ValidationError` - a JSON order that breaks a rule (``amount`` <= 0...).
+
+Both are permanent: the record goes to the DLT on its first failure. Pure Python, no Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from labkit.errors import MalformedPayload, ValidationError
+
+__all__ = ["STATUSES", "Order", "parse_order", "validate", "sample_orders"]
+
+STATUSES = ("PENDING", "CONFIRMED", "PAID", "SHIPPED", "DELIVERED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order as the module's JSON carries it: ``{"orderId", "amount", "status"}``.
+
+    Deliberately *not* validated on construction: the labs must be able to produce invalid
+    orders on purpose (``Order("ORD-INVALID", -50)``). The consumer validates with
+    :func:`parse_order`. ``amount`` keeps its JSON type: ``100`` stays an ``int``, so the
+    module's orders round-trip byte for byte.
+
+    >>> Order("ORD-1", 100).to_json()
+    b'{"orderId":"ORD-1","amount":100,"status":"PENDING"}'
+    """
+
+    order_id: str
+    amount: float  # int or float; an int stays an int
+    status: str = "PENDING"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The camelCase JSON object of the module."""
+        return {"orderId": self.order_id, "amount": self.amount, "status": self.status}
+
+    def to_json(self) -> bytes:
+        """Compact UTF-8 JSON, the record value."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @property
+    def key(self) -> bytes:
+        """The record key: the order id, so every event of one order lands in one partition."""
+        return self.order_id.encode("utf-8")
+
+
+_JSON_KIND = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _decode(raw: bytes | str) -> Any:
+    """Bytes or text -> a JSON value, or :class:`MalformedPayload` saying exactly what is wrong."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        data = bytes(raw)
+        if not data.strip():
+            raise MalformedPayload("empty payload")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedPayload(
+                f"payload is not valid UTF-8 (byte 0x{data[exc.start]:02x} at position {exc.start})"
+            ) from exc
+    else:
+        text = raw
+        if not text.strip():
+            raise MalformedPayload("empty payload")
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, or an int beyond Python's 4300-digit limit
+        raise MalformedPayload(f"payload is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise MalformedPayload("payload is not JSON: nested too deeply") from exc
+
+
+def parse_order(raw: bytes | str | Mapping[str, Any] | Any) -> Order:
+    """A record value -> a valid :class:`Order`; raises ``MalformedPayload`` or ``ValidationError``.
+
+    ``raw`` may be the record's bytes, text, or an already-decoded JSON value (when the consumer
+    has a JSON ``value_deserializer``).
+
+    >>> parse_order(b'{"orderId": "ORD-1", "amount": 100}')
+    Order(order_id='ORD-1', amount=100, status='PENDING')
+    """
+    value = _decode(raw) if isinstance(raw, (bytes, bytearray, memoryview, str)) else raw
+    if isinstance(value, Mapping):
+        return validate(value)
+    if value is None:
+        raise MalformedPayload("payload is a JSON null, expected an object")
+    kind = _JSON_KIND.get(type(value))
+    if kind is None:
+        raise TypeError(f"parse_order() expects bytes, str or a decoded JSON value, got {type(value)!r}")
+    raise MalformedPayload(f"payload is a JSON {kind}, expected an object")
+
+
+def validate(data: Mapping[str, Any]) -> Order:
+    """A decoded JSON object -> a valid :class:`Order`, or ``ValidationError`` on the first broken rule.
+
+    Rules: ``orderId`` a non-empty string; ``amount`` a finite number > 0 (not a boolean);
+    ``status`` one of :data:`STATUSES` if present (default ``PENDING``). Extra fields are ignored.
+    """
+    if "orderId" not in data:
+        raise ValidationError("orderId is missing")
+    order_id = data["orderId"]
+    if not isinstance(order_id, str) or not order_id.strip():
+        raise ValidationError(f"orderId must be a non-empty string, got {order_id!r}")
+
+    if "amount" not in data:
+        raise ValidationError("amount is missing")
+    amount = data["amount"]
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise ValidationError(f"amount must be a number, got {amount!r}")
+    if amount <= 0 or (isinstance(amount, float) and not math.isfinite(amount)):
+        raise ValidationError(f"Invalid amount {amount}")
+
+    status = data.get("status", "PENDING")
+    if not isinstance(status, str) or status not in STATUSES:
+        raise ValidationError(f"Invalid status {status!r} (allowed: {', '.join(STATUSES)})")
+
+    return Order(order_id=order_id, amount=amount, status=status)
+
+
+def sample_orders(n: int, prefix: str = "ORD-", start: int = 1) -> list[Order]:
+    """The module's Lab 1 orders: ``ORD-1`` amount 100, ``ORD-2`` amount 200... all ``PENDING``.
+
+    >>> [o.amount for o in sample_orders(3)]
+    [100, 200, 300]
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return [Order(f"{prefix}{i}", i * 100) for i in range(start, start + n)]

@@ -1,0 +1,114 @@
+"""One frozen settings object: where the broker is, the course's topic names, client timeouts.
+
+Kafka names with units (``session_timeout_ms``), validated when built, so a bad value fails at
+once with a clear message instead of deep inside kafka-python. Read from the environment by
+:func:`load`:
+
+* ``LABKIT_BOOTSTRAP_SERVERS`` (fallback ``KAFKA_BOOTSTRAP_SERVERS``, default ``127.0.0.1:9092``)
+* ``LABKIT_FAST=1`` shrinks waits and backoffs for CI without changing the logic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; the message says which and why."""
+
+
+def bootstrap_from_env(env: dict[str, str] | None = None) -> str:
+    """The bootstrap servers named by the environment, or the course default."""
+    env = os.environ if env is None else env
+    return env.get("LABKIT_BOOTSTRAP_SERVERS") or env.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP
+
+
+def fast_mode(env: dict[str, str] | None = None) -> bool:
+    """True when ``LABKIT_FAST`` asks for shrunken waits (CI, headless runs)."""
+    env = os.environ if env is None else env
+    return env.get("LABKIT_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a labkit client needs to know. Build with :func:`load` or ``Settings(...)``.
+
+    Consumer defaults are *short sessions* on purpose: the embedded broker holds every rebalance
+    for about ``session_timeout_ms / 2``, so kafka-python's default 45 s session would mean a 23 s
+    first join and a 69 s crash eviction. 6000/2000 ms gives ~3 s joins and ~9 s evictions, and is
+    safe because heartbeats come from a background thread, not from ``poll()``.
+    """
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP
+    orders_topic: str = "orders"
+    dlt_topic: str = "orders.DLT"
+    retry_topic: str = "orders.retry"
+    group_id: str = "orders-consumer-group"
+    orders_partitions: int = 6
+    dlt_partitions: int = 3
+    retry_partitions: int = 3
+    replication_factor: int = 1
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 2000
+    max_poll_interval_ms: int = 300_000
+    request_timeout_ms: int = 10_000
+    api_timeout_ms: int = 10_000
+    fast: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers or any(":" not in s for s in self.servers):
+            raise SettingsError(
+                f"bootstrap_servers must look like 'host:port[,host:port]', got {self.bootstrap_servers!r}"
+            )
+        for name in ("orders_partitions", "dlt_partitions", "retry_partitions", "replication_factor"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise SettingsError(
+                f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be lower than "
+                f"session_timeout_ms ({self.session_timeout_ms}); Kafka advises at most a third of it"
+            )
+        if self.max_poll_interval_ms < self.session_timeout_ms:
+            raise SettingsError("max_poll_interval_ms must be >= session_timeout_ms")
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """The first bootstrap server as ``(host, port)``."""
+        host, _, port = self.servers[0].rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def topics(self) -> dict[str, int]:
+        """The course topics and their partition counts."""
+        return {
+            self.orders_topic: self.orders_partitions,
+            self.dlt_topic: self.dlt_partitions,
+            self.retry_topic: self.retry_partitions,
+        }
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def with_prefix(self, prefix: str) -> "Settings":
+        """The same settings with topic and group names prefixed (isolated tests and demos)."""
+        return self.replace(
+            orders_topic=f"{prefix}orders",
+            dlt_topic=f"{prefix}orders.DLT",
+            retry_topic=f"{prefix}orders.retry",
+            group_id=f"{prefix}orders-consumer-group",
+        )
+
+
+def load(**overrides) -> Settings:
+    """Settings from the environment, with keyword overrides."""
+    values = {"bootstrap_servers": bootstrap_from_env(), "fast": fast_mode()}
+    values.update(overrides)
+    return Settings(**values)
