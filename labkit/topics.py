@@ -137,6 +137,13 @@ class _admin:
         self.settings = settings
 
     def __enter__(self):
+        from labkit.broker.probe import probe
+
+        found = probe(*self.settings.host_port)
+        if found.state == "closed":
+            raise TopicError(
+                f"no Kafka broker answers at {self.settings.bootstrap_servers}; start one with: labkit broker up"
+            )
         try:
             self.client = clients.admin(self.settings)
         except (KafkaTimeoutError, KafkaConnectionError) as exc:

@@ -1,0 +1,47 @@
+"""When pytest executes the notebooks (nbval), give them their own broker.
+
+A free port, a private state dir and ``LABKIT_FAST=1`` are exported before any kernel starts, so
+each notebook's ``broker.ensure()`` finds this broker instead of a student's broker on 9092.
+``LABKIT_TEST_ENGINE`` picks the engine (embedded by default, ``kafka`` for Apache Kafka).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+from labkit import broker
+from labkit.settings import load
+
+_started = {}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pytest_configure(config):
+    engine = os.environ.get("LABKIT_TEST_ENGINE", "embedded")
+    os.environ["LABKIT_FAST"] = "1"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if engine == "external":
+        return
+    os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-nb-")
+    os.environ["LABKIT_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{_free_port()}"
+    settings = load()
+    _started["info"] = broker.up(engine, settings=settings)
+    _started["settings"] = settings
+
+
+def pytest_report_header(config):
+    info = _started.get("info")
+    return f"notebooks run against: {info}" if info else "notebooks run against: external broker"
+
+
+def pytest_unconfigure(config):
+    info = _started.pop("info", None)
+    if info and info.started:
+        broker.down(settings=_started.pop("settings"), all_ports=True)
