@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 
 from labkit.errors import TransientError, classify
@@ -42,7 +42,17 @@ _DEFAULT_RNG = random.Random()
 
 def _check(name: str, value: float, minimum: float = 0.0) -> None:
     if not value >= minimum:  # also rejects NaN
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be >= {minimum:g}, got {value!r}")
+
+
+class _NonNegative:
+    """Dataclass mixin: every numeric field (delays, caps, counts) must be >= 0."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                _check(f.name, value)
 
 
 def _capped_exp(initial: float, multiplier: float, attempt: int, cap: float) -> float:
@@ -56,7 +66,7 @@ def _capped_exp(initial: float, multiplier: float, attempt: int, cap: float) -> 
 # --- waits -------------------------------------------------------------------------------------
 
 
-class Wait:
+class Wait(_NonNegative):
     """Base of the wait strategies. Subclasses implement ``_delay``; the base adds ``+``, ``sum()``,
     :meth:`scaled` and :meth:`schedule`.
 
@@ -75,8 +85,7 @@ class Wait:
     def __add__(self, other: object) -> Wait:
         if not isinstance(other, Wait):
             return NotImplemented
-        parts = lambda w: w.parts if isinstance(w, WaitSum) else (w,)  # noqa: E731
-        return WaitSum((*parts(self), *parts(other)))
+        return WaitSum((*_parts(self), *_parts(other)))
 
     def __radd__(self, other: object) -> Wait:
         return self if other == 0 else NotImplemented  # sum() starts from 0
@@ -94,6 +103,10 @@ class Wait:
         return delays
 
 
+def _parts(wait: Wait) -> tuple[Wait, ...]:
+    return wait.parts if isinstance(wait, WaitSum) else (wait,)
+
+
 @dataclass(frozen=True)
 class Immediate(Wait):
     """Retry at once: ``0``. The module's strategy 1; it hammers a struggling service."""
@@ -108,9 +121,6 @@ class Fixed(Wait):
 
     delay_s: float
 
-    def __post_init__(self):
-        _check("delay_s", self.delay_s)
-
     def _delay(self, attempt, rng, previous):
         return float(self.delay_s)
 
@@ -124,9 +134,8 @@ class Exponential(Wait):
     max_s: float = 300.0
 
     def __post_init__(self):
-        _check("initial_s", self.initial_s)
+        super().__post_init__()
         _check("multiplier", self.multiplier, 1.0)
-        _check("max_s", self.max_s)
 
     def _delay(self, attempt, rng, previous):
         return float(_capped_exp(self.initial_s, self.multiplier, attempt, self.max_s))
@@ -165,22 +174,24 @@ class ExponentialJitter(Exponential):
 
 
 @dataclass(frozen=True)
-class FullJitter(Wait):
-    """AWS "Full Jitter": ``uniform(0, min(max_s, base_s · 2^(attempt−1)))``. Fewest calls."""
+class _AwsWait(Wait):
+    """The AWS study's parameters: ``base_s`` and the cap ``max_s``. The blog post:
+    https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/"""
 
     base_s: float = 1.0
     max_s: float = 300.0
 
-    def __post_init__(self):
-        _check("base_s", self.base_s)
-        _check("max_s", self.max_s)
+
+@dataclass(frozen=True)
+class FullJitter(_AwsWait):
+    """AWS "Full Jitter": ``uniform(0, min(max_s, base_s · 2^(attempt−1)))``. Fewest calls."""
 
     def _delay(self, attempt, rng, previous):
         return rng.uniform(0.0, _capped_exp(self.base_s, 2.0, attempt, self.max_s))
 
 
 @dataclass(frozen=True)
-class EqualJitter(FullJitter):
+class EqualJitter(_AwsWait):
     """AWS "Equal Jitter": ``v/2 + uniform(0, v/2)`` with ``v = min(max_s, base_s · 2^(attempt−1))``."""
 
     def _delay(self, attempt, rng, previous):
@@ -189,7 +200,7 @@ class EqualJitter(FullJitter):
 
 
 @dataclass(frozen=True)
-class DecorrelatedJitter(FullJitter):
+class DecorrelatedJitter(_AwsWait):
     """AWS "Decorrelated Jitter": ``min(max_s, uniform(base_s, previous · 3))``, ``previous = base_s`` at first.
 
     The only stateful strategy: each delay depends on the one before. The state is not kept
@@ -221,12 +232,12 @@ class Scaled(Wait):
     wait: Wait
     factor: float
 
-    def __post_init__(self):
-        _check("factor", self.factor)
-
     def _delay(self, attempt, rng, previous):
         inner_previous = previous / self.factor if previous is not None and self.factor > 0 else None
         return self.factor * self.wait(attempt, rng, inner_previous)
+
+    def scaled(self, factor: float) -> Wait:
+        return Scaled(self.wait, self.factor * factor)
 
 
 immediate, fixed, exponential, exponential_jitter = Immediate, Fixed, Exponential, ExponentialJitter
@@ -236,7 +247,7 @@ full_jitter, equal_jitter, decorrelated_jitter = FullJitter, EqualJitter, Decorr
 # --- stops -------------------------------------------------------------------------------------
 
 
-class Stop:
+class Stop(_NonNegative):
     """Base of the stop strategies: ``stop(attempt, elapsed_s)`` is True when retry number
     ``attempt`` must *not* be made (the record goes to the DLT). ``elapsed_s``: seconds since the
     first failure. Combine with ``|`` (either stops) and ``&`` (both must stop)."""
@@ -244,11 +255,11 @@ class Stop:
     def __call__(self, attempt: int, elapsed_s: float) -> bool:
         raise NotImplementedError
 
-    def __or__(self, other: Stop) -> Stop:
-        return StopAny((self, other))
+    def __or__(self, other: object) -> Stop:
+        return StopAny((self, other)) if isinstance(other, Stop) else NotImplemented
 
-    def __and__(self, other: Stop) -> Stop:
-        return StopAll((self, other))
+    def __and__(self, other: object) -> Stop:
+        return StopAll((self, other)) if isinstance(other, Stop) else NotImplemented
 
     @property
     def max_attempts(self) -> int | None:
@@ -270,9 +281,6 @@ class StopAfterAttempt(Stop):
 
     n: int
 
-    def __post_init__(self):
-        _check("n", self.n)
-
     def __call__(self, attempt, elapsed_s):
         return attempt > self.n
 
@@ -286,9 +294,6 @@ class StopAfterDelay(Stop):
     """Give up once ``elapsed_s >= seconds``, the time since the first failure."""
 
     seconds: float
-
-    def __post_init__(self):
-        _check("seconds", self.seconds)
 
     def __call__(self, attempt, elapsed_s):
         return elapsed_s >= self.seconds
@@ -361,7 +366,7 @@ class RetryPolicy:
             stop = StopAfterAttempt(5 if n is None else n)
         elif n is not None and stop.max_attempts != n:
             stop = stop | StopAfterAttempt(n)
-        retry_on = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
+        retry_on = (self.retry_on,) if isinstance(self.retry_on, type) else tuple(self.retry_on)
         object.__setattr__(self, "stop", stop)
         object.__setattr__(self, "max_attempts", stop.max_attempts)
         object.__setattr__(self, "retry_on", retry_on)

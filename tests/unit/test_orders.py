@@ -1,0 +1,168 @@
+"""Parsing and validating orders: every rejection says precisely what is wrong."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from labkit.errors import MalformedPayload, ValidationError, describe
+from labkit.orders import STATUSES, Order, parse_order, sample_orders, validate
+
+
+def test_order_json_is_the_module_format():
+    order = Order("ORD-1", 100)
+    assert order.to_dict() == {"orderId": "ORD-1", "amount": 100, "status": "PENDING"}
+    assert order.to_json() == b'{"orderId":"ORD-1","amount":100,"status":"PENDING"}'
+    assert order.key == b"ORD-1"
+
+
+def test_order_is_not_validated_on_construction():
+    # the labs produce invalid orders on purpose
+    assert Order("ORD-INVALID", -50).to_json() == b'{"orderId":"ORD-INVALID","amount":-50,"status":"PENDING"}'
+
+
+def test_non_ascii_is_kept_as_utf8():
+    assert Order("ORD-é", 1.5, "PAID").to_json() == '{"orderId":"ORD-é","amount":1.5,"status":"PAID"}'.encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"orderId": "ORD-1", "amount": 100, "status": "PENDING"}',
+        '{"orderId": "ORD-1", "amount": 100, "status": "PENDING"}',
+        bytearray(b'{"orderId": "ORD-1", "amount": 100}'),
+        {"orderId": "ORD-1", "amount": 100},
+        {"orderId": "ORD-1", "amount": 100, "customer": "ignored", "items": [1, 2]},
+    ],
+)
+def test_parse_valid(raw):
+    assert parse_order(raw) == Order("ORD-1", 100, "PENDING")
+
+
+def test_amount_keeps_its_json_type():
+    assert type(parse_order(b'{"orderId":"A","amount":100}').amount) is int
+    assert parse_order(b'{"orderId":"A","amount":99.5}').amount == 99.5
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "empty payload"),
+        (b"  \n", "empty payload"),
+        ("", "empty payload"),
+        (b'{"a\xff', "payload is not valid UTF-8 (byte 0xff at position 3)"),
+        (b"not json", "payload is not JSON: Expecting value: line 1 column 1 (char 0)"),
+        (b'{"orderId": "A",', "payload is not JSON: Expecting property name enclosed in double quotes: "
+         "line 1 column 17 (char 16)"),
+        (b"[1, 2]", "payload is a JSON list, expected an object"),
+        (b'"ORD-1"', "payload is a JSON string, expected an object"),
+        (b"42", "payload is a JSON number, expected an object"),
+        (b"true", "payload is a JSON boolean, expected an object"),
+        (b"null", "payload is a JSON null, expected an object"),
+        ([{"orderId": "A"}], "payload is a JSON list, expected an object"),
+        (b"[" * 100_000, "payload is not JSON: nested too deeply"),
+    ],
+)
+def test_malformed_payload_messages(raw, message):
+    with pytest.raises(MalformedPayload) as info:
+        parse_order(raw)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"amount": 100}, "orderId is missing"),
+        ({"orderId": 42, "amount": 100}, "orderId must be a non-empty string, got 42"),
+        ({"orderId": "", "amount": 100}, "orderId must be a non-empty string, got ''"),
+        ({"orderId": "  ", "amount": 100}, "orderId must be a non-empty string, got '  '"),
+        ({"orderId": None, "amount": 100}, "orderId must be a non-empty string, got None"),
+        ({"orderId": "A"}, "amount is missing"),
+        ({"orderId": "A", "amount": -50}, "Invalid amount -50"),
+        ({"orderId": "A", "amount": 0}, "Invalid amount 0"),
+        ({"orderId": "A", "amount": -0.5}, "Invalid amount -0.5"),
+        ({"orderId": "A", "amount": float("nan")}, "Invalid amount nan"),
+        ({"orderId": "A", "amount": float("inf")}, "Invalid amount inf"),
+        ({"orderId": "A", "amount": "abc"}, "amount must be a number, got 'abc'"),
+        ({"orderId": "A", "amount": "100"}, "amount must be a number, got '100'"),
+        ({"orderId": "A", "amount": True}, "amount must be a number, got True"),
+        ({"orderId": "A", "amount": None}, "amount must be a number, got None"),
+        ({"orderId": "A", "amount": 1, "status": "FOO"},
+         "Invalid status 'FOO' (allowed: PENDING, CONFIRMED, PAID, SHIPPED, DELIVERED, CANCELLED)"),
+        ({"orderId": "A", "amount": 1, "status": "pending"},
+         "Invalid status 'pending' (allowed: PENDING, CONFIRMED, PAID, SHIPPED, DELIVERED, CANCELLED)"),
+        ({"orderId": "A", "amount": 1, "status": None},
+         "Invalid status None (allowed: PENDING, CONFIRMED, PAID, SHIPPED, DELIVERED, CANCELLED)"),
+    ],
+)
+def test_validation_messages(data, message):
+    with pytest.raises(ValidationError) as info:
+        validate(data)
+    assert str(info.value) == message
+
+
+def test_the_module_lab2_order_gives_the_module_dlt_message():
+    with pytest.raises(ValidationError) as info:
+        parse_order(b'{"orderId": "ORD-INVALID", "amount": -50, "status": "PENDING"}')
+    assert describe(info.value) == "ValidationException: Invalid amount -50"
+
+
+def test_json_nan_and_huge_numbers_are_invalid_amounts():
+    with pytest.raises(ValidationError, match="Invalid amount nan"):
+        parse_order(b'{"orderId": "A", "amount": NaN}')
+    with pytest.raises(ValidationError, match="Invalid amount inf"):
+        parse_order(b'{"orderId": "A", "amount": 1e400}')
+
+
+def test_parse_rejects_non_payload_types():
+    with pytest.raises(TypeError):
+        parse_order(object())
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_every_status_is_accepted(status):
+    assert parse_order({"orderId": "A", "amount": 1, "status": status}).status == status
+
+
+def test_sample_orders_are_lab1():
+    orders = sample_orders(5)
+    assert [o.order_id for o in orders] == ["ORD-1", "ORD-2", "ORD-3", "ORD-4", "ORD-5"]
+    assert [o.amount for o in orders] == [100, 200, 300, 400, 500]
+    assert {o.status for o in orders} == {"PENDING"}
+    assert sample_orders(2, prefix="X-", start=7) == [Order("X-7", 700), Order("X-8", 800)]
+    assert sample_orders(0) == []
+
+
+valid_orders = st.builds(
+    Order,
+    order_id=st.text(min_size=1).filter(str.strip),
+    amount=st.one_of(st.integers(1, 10**12), st.floats(min_value=1e-9, max_value=1e12)),
+    status=st.sampled_from(STATUSES),
+)
+
+
+@given(valid_orders)
+def test_round_trip(order):
+    assert parse_order(order.to_json()) == order
+
+
+@given(st.binary())
+def test_any_bytes_give_an_order_or_a_permanent_error(raw):
+    # a poison record must never crash the consumer with an unexpected exception
+    try:
+        order = parse_order(raw)
+    except (MalformedPayload, ValidationError):
+        return
+    assert isinstance(order, Order)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+                    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+def test_any_json_value_gives_an_order_or_a_permanent_error(value):
+    raw = json.dumps(value).encode()
+    try:
+        order = parse_order(raw)
+    except (MalformedPayload, ValidationError):
+        return
+    assert isinstance(order, Order)
