@@ -121,7 +121,7 @@ def _owner(port: int) -> str:
     return ""
 
 
-def down(port: int | None = None, settings: Settings | None = None, all_ports: bool = False) -> list[str]:
+def down(settings: Settings | None = None, port: int | None = None, all_ports: bool = False) -> list[str]:
     """Stop the broker(s) labkit started, by recorded PID. Returns one message per broker."""
     settings = settings or load()
     if all_ports:
@@ -143,7 +143,7 @@ def down(port: int | None = None, settings: Settings | None = None, all_ports: b
     return messages
 
 
-def status(port: int | None = None, settings: Settings | None = None) -> dict:
+def status(settings: Settings | None = None, port: int | None = None) -> dict:
     """What runs at the configured address: engine, pid, whether it answers, where its log is."""
     settings = settings or load()
     host, port = _address(settings, port)
@@ -161,13 +161,13 @@ def status(port: int | None = None, settings: Settings | None = None) -> dict:
     return info
 
 
-def reset(port: int | None = None, settings: Settings | None = None) -> str:
+def reset(settings: Settings | None = None, port: int | None = None) -> str:
     """Stop the broker on ``port`` if labkit runs one and delete its Kafka data (JVM engine)."""
     settings = settings or load()
     _, port = _address(settings, port)
     record = state.load(port)
     if record:
-        down(port, settings)
+        down(settings, port)
     jvm.reset(port)
     return f"reset port {port}: broker stopped, data deleted"
 

@@ -1,0 +1,73 @@
+"""Every notebook: numbered name, title, stripped outputs, python3 kernel, a checkpoint that asserts,
+and only labkit names that exist."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+NAME = re.compile(r"^\d{2}_[a-z0-9_]+\.ipynb$")
+
+
+def _load(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_there_are_notebooks_and_their_numbers_are_unique_and_contiguous():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers and numbers == list(range(len(numbers)))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_anatomy(path):
+    nb = _load(path)
+    assert NAME.match(path.name)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {path.name[:2]} ·")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "commit notebooks stripped"
+    headings = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Checkpoint")]
+    assert headings, "every notebook ends with a '## Checkpoint' section"
+    checks = [c for c in nb.cells[headings[-1]:] if c.cell_type == "code"]
+    assert any(re.search(r"^\s*assert ", c.source, re.M) for c in checks), "the checkpoint must assert real state"
+
+
+def _labkit_names(source: str):
+    """(module, attribute) pairs a cell imports from labkit."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return  # cells with IPython magics (%load, !curl) are not Python
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "labkit":
+            for alias in node.names:
+                yield node.module, alias.name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "labkit":
+                    yield alias.name, None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_labkit_name_a_notebook_uses_exists(path):
+    for cell in _load(path).cells:
+        if cell.cell_type != "code":
+            continue
+        for module, name in _labkit_names(cell.source):
+            imported = importlib.import_module(module)
+            if name:
+                assert hasattr(imported, name) or importlib.util.find_spec(f"{module}.{name}"), f"{module}.{name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_star_imports(path):
+    for cell in _load(path).cells:
+        assert "import *" not in cell.source
