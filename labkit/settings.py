@@ -47,6 +47,7 @@ class Settings:
     orders_topic: str = "orders"
     dlt_topic: str = "orders.DLT"
     retry_topic: str = "orders.retry"
+    events_topic: str = "labkit.events"  # consumer processes ship their events here (1 partition)
     group_id: str = "orders-consumer-group"
     orders_partitions: int = 6
     dlt_partitions: int = 3
@@ -103,6 +104,7 @@ class Settings:
             orders_topic=f"{prefix}orders",
             dlt_topic=f"{prefix}orders.DLT",
             retry_topic=f"{prefix}orders.retry",
+            events_topic=f"{prefix}labkit.events",
             group_id=f"{prefix}orders-consumer-group",
         )
 
