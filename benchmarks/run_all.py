@@ -1,0 +1,72 @@
+"""Run every benchmark and write benchmarks/RESULTS.md: machine, date, engine, figures as tables.
+
+    python benchmarks/run_all.py [--quick] [--only broker_startup,chaos]
+
+Each benchmark is a script in this folder that prints Markdown tables on stdout; this runner only
+collects them, so each script stays runnable on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+
+# (script, title, full-run arguments, quick-run arguments)
+BENCHMARKS = [
+    ("broker_startup.py", "Broker start-up (issue: foundation)", [], ["--runs", "3"]),
+    ("processor_throughput.py", "Processor throughput and retry timing (issue: engine)", [], ["--orders", "2000"]),
+    ("rebalance_latency.py", "Rebalance latency (issue: consumer groups)", [], ["--runs", "2"]),
+    ("api_load.py", "Order API load (issue: services)", [], []),
+    ("chaos.py", "Chaos run: nothing lost (issue: prove nothing is lost)", [], ["--orders", "3000"]),
+    ("course_runtime.py", "Course runtime, headless (issue: notebooks)", [], []),
+]
+
+
+def machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
+            f"Python {platform.python_version()}, {java[0] if java else 'no Java'}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (minutes, not tens of minutes)")
+    parser.add_argument("--only", help="comma-separated script names without .py")
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args(argv)
+    wanted = set(args.only.split(",")) if args.only else None
+    sections = []
+    for script, title, full, quick in BENCHMARKS:
+        if wanted and script.removesuffix(".py") not in wanted:
+            continue
+        if not (HERE / script).exists():
+            sections.append(f"## {title}\n\n_not run: `{script}` does not exist yet._\n")
+            continue
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, str(HERE / script), *(quick if args.quick else full)],
+                              capture_output=True, text=True, timeout=3600)
+        took = time.monotonic() - start
+        body = done.stdout.strip() if done.returncode == 0 else f"**failed** (exit {done.returncode}):\n\n```\n{done.stderr[-1500:]}\n```"
+        sections.append(f"## {title}\n\n`python benchmarks/{script} {' '.join(quick if args.quick else full)}`"
+                        f" — {took:.0f} s\n\n{body}\n")
+        print(f"{script}: exit {done.returncode} in {took:.0f} s", file=sys.stderr)
+    header = (f"# Benchmark results\n\nMeasured on {dt.date.today().isoformat()} — {machine()}.\n"
+              f"Mode: {'quick' if args.quick else 'full'}. Regenerate with `make benchmarks`.\n")
+    args.output.write_text(header + "\n" + "\n".join(sections))
+    print(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
