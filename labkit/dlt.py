@@ -1,0 +1,664 @@
+"""Dead Letter Topic: what a failed record becomes, how it is published, read back and replayed.
+
+A DLT record keeps everything needed to understand and replay the failure:
+
+* **key** = the original key (same order -> same DLT partition);
+* **value** = the module's JSON envelope: ``originalTopic, originalPartition, originalOffset,
+  originalKey, originalValue, errorMessage, errorTimestamp (ISO-8601 UTC, ``Z``), retryCount,
+  stackTrace`` plus ``errorType`` (the error label), ``consumerGroup`` and
+  ``originalValueEncoding``: ``"utf-8"`` when the value was text, ``"base64"`` when it was not
+  (poison bytes are kept exactly, :attr:`DltEnvelope.raw_value` gives them back);
+* **headers**, Spring Kafka compatible (``DeadLetterPublishingRecoverer``), so Spring tools and Kafka
+  UIs understand them: ``kafka_dlt-original-topic`` (UTF-8), ``-original-partition`` (int32 BE),
+  ``-original-offset`` (int64 BE), ``-original-timestamp`` (int64 BE), ``-original-timestamp-type``
+  (UTF-8, ``CreateTime``), ``-original-consumer-group``, ``-exception-fqcn``,
+  ``-exception-cause-fqcn`` (when there is a cause), ``-exception-message`` and
+  ``-exception-stacktrace`` (UTF-8, truncated to a byte budget on a character boundary).
+
+:func:`publish_to_dlt` waits for the broker's acknowledgement (``acks=all``) and raises
+:class:`DltPublishError` if it does not come: the caller must then *not* commit the source offset.
+:func:`read_dlt` reads a DLT up to its high watermark (from Fetch responses, which is right on
+the embedded broker where ``end_offsets`` is not). :class:`DltReprocessor` replays DLT records
+to their original topic, filtered, optionally fixed, rate limited, with a dry run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import struct
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from labkit.errors import describe, error_label, fqcn
+
+__all__ = [
+    "H_TOPIC", "H_PARTITION", "H_OFFSET", "H_TIMESTAMP", "H_TIMESTAMP_TYPE", "H_GROUP", "H_FQCN",
+    "H_CAUSE_FQCN", "H_MESSAGE", "H_STACKTRACE", "STACKTRACE_BUDGET",
+    "SourceCoords", "DltEnvelope", "DltRecord", "DltEntry", "DltPublishError",
+    "truncate_utf8", "iso_utc", "format_stacktrace", "build_dlt_record", "publish_to_dlt",
+    "decode_dlt_headers", "parse_dlt_record", "read_dlt", "ReplayReport", "DltReprocessor", "replay",
+]  # fmt: skip
+
+log = logging.getLogger("labkit.dlt")
+
+H_TOPIC = "kafka_dlt-original-topic"
+H_PARTITION = "kafka_dlt-original-partition"
+H_OFFSET = "kafka_dlt-original-offset"
+H_TIMESTAMP = "kafka_dlt-original-timestamp"
+H_TIMESTAMP_TYPE = "kafka_dlt-original-timestamp-type"
+H_GROUP = "kafka_dlt-original-consumer-group"
+H_FQCN = "kafka_dlt-exception-fqcn"
+H_CAUSE_FQCN = "kafka_dlt-exception-cause-fqcn"
+H_MESSAGE = "kafka_dlt-exception-message"
+H_STACKTRACE = "kafka_dlt-exception-stacktrace"
+
+STACKTRACE_BUDGET = 4096
+"""Bytes of stack trace kept, in the header and in the envelope (Kafka records stay small)."""
+
+TRUNCATION_MARK = "\n... [truncated]"
+
+_INT32 = {H_PARTITION}
+_INT64 = {H_OFFSET, H_TIMESTAMP}
+
+
+class DltPublishError(RuntimeError):
+    """The DLT write was not acknowledged. The source record must stay uncommitted."""
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def truncate_utf8(text: str, budget: int, mark: str = TRUNCATION_MARK) -> str:
+    """``text`` cut so that its UTF-8 encoding fits in ``budget`` bytes, never inside a character.
+
+    When a cut happens, ``mark`` is appended (and counted in the budget).
+    """
+    data = text.encode("utf-8")
+    if len(data) <= budget:
+        return text
+    room = budget - len(mark.encode("utf-8"))
+    if room <= 0:
+        return data[:budget].decode("utf-8", errors="ignore")
+    return data[:room].decode("utf-8", errors="ignore") + mark
+
+
+def iso_utc(epoch_s: float) -> str:
+    """``2024-05-01T12:00:00.123Z``: ISO-8601, UTC, milliseconds, ``Z`` suffix."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def format_stacktrace(exc: BaseException) -> str:
+    """The full Python traceback of ``exc`` (causes included), as text."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _text_or_b64(data: bytes | None) -> tuple[str | None, str | None]:
+    if data is None:
+        return None, None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _from_text_or_b64(text: str | None, encoding: str | None) -> bytes | None:
+    if text is None:
+        return None
+    if encoding == "base64":
+        return base64.b64decode(text)
+    return text.encode("utf-8")
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class SourceCoords:
+    """Where a record came from: the coordinates the DLT envelope and headers report."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int = -1
+    timestamp_type: int = 0  # 0 CreateTime, 1 LogAppendTime
+
+    @classmethod
+    def of(cls, record: Any) -> SourceCoords:
+        """From a kafka-python ``ConsumerRecord`` (or anything with the same attributes)."""
+        if isinstance(record, SourceCoords):
+            return record
+        ts = getattr(record, "timestamp", -1)
+        return cls(
+            topic=record.topic,
+            partition=int(record.partition),
+            offset=int(record.offset),
+            key=_as_bytes(record.key),
+            value=_as_bytes(record.value),
+            timestamp_ms=-1 if ts is None else int(ts),
+            timestamp_type=int(getattr(record, "timestamp_type", 0) or 0),
+        )
+
+
+@dataclass(frozen=True)
+class DltEnvelope:
+    """The JSON value of a DLT record (field names in camelCase on the wire)."""
+
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    original_key: str | None
+    original_value: str | None
+    error_message: str
+    error_timestamp: str
+    retry_count: int
+    stack_trace: str
+    error_type: str
+    consumer_group: str | None
+    original_value_encoding: str | None = "utf-8"
+    original_key_encoding: str | None = "utf-8"
+
+    _WIRE = {
+        "original_topic": "originalTopic",
+        "original_partition": "originalPartition",
+        "original_offset": "originalOffset",
+        "original_key": "originalKey",
+        "original_value": "originalValue",
+        "error_message": "errorMessage",
+        "error_timestamp": "errorTimestamp",
+        "retry_count": "retryCount",
+        "stack_trace": "stackTrace",
+        "error_type": "errorType",
+        "consumer_group": "consumerGroup",
+        "original_value_encoding": "originalValueEncoding",
+        "original_key_encoding": "originalKeyEncoding",
+    }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {wire: getattr(self, name) for name, wire in self._WIRE.items()}
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DltEnvelope:
+        values = {name: data.get(wire) for name, wire in cls._WIRE.items()}
+        if values["original_value_encoding"] is None and values["original_value"] is not None:
+            values["original_value_encoding"] = "utf-8"
+        if values["original_key_encoding"] is None and values["original_key"] is not None:
+            values["original_key_encoding"] = "utf-8"
+        values["retry_count"] = int(values["retry_count"] or 0)
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> DltEnvelope:
+        return cls.from_dict(json.loads(data))
+
+    @property
+    def raw_value(self) -> bytes | None:
+        """The original value, byte for byte (base64-decoded for poison payloads)."""
+        return _from_text_or_b64(self.original_value, self.original_value_encoding)
+
+    @property
+    def raw_key(self) -> bytes | None:
+        return _from_text_or_b64(self.original_key, self.original_key_encoding)
+
+    @property
+    def error_time(self) -> datetime:
+        return datetime.fromisoformat(self.error_timestamp.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class DltRecord:
+    """What to send to the DLT: key, value (the envelope as JSON) and headers."""
+
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    envelope: DltEnvelope
+
+
+def build_dlt_record(
+    record: Any,
+    error: BaseException,
+    *,
+    group_id: str | None,
+    retry_count: int = 0,
+    now: float | None = None,
+    stacktrace_budget: int = STACKTRACE_BUDGET,
+) -> DltRecord:
+    """The DLT record for ``record`` (a ``ConsumerRecord`` or :class:`SourceCoords`) that failed with
+    ``error`` after ``retry_count`` retries. Pure: no Kafka, no clock unless ``now`` is omitted."""
+    src = SourceCoords.of(record)
+    now = time.time() if now is None else now
+    value_text, value_enc = _text_or_b64(src.value)
+    key_text, key_enc = _text_or_b64(src.key)
+    stack = truncate_utf8(format_stacktrace(error), stacktrace_budget)
+    message = describe(error)
+    envelope = DltEnvelope(
+        original_topic=src.topic,
+        original_partition=src.partition,
+        original_offset=src.offset,
+        original_key=key_text,
+        original_value=value_text,
+        error_message=message,
+        error_timestamp=iso_utc(now),
+        retry_count=int(retry_count),
+        stack_trace=stack,
+        error_type=error_label(error),
+        consumer_group=group_id,
+        original_value_encoding=value_enc,
+        original_key_encoding=key_enc,
+    )
+    headers = [
+        (H_TOPIC, src.topic.encode("utf-8")),
+        (H_PARTITION, struct.pack(">i", src.partition)),
+        (H_OFFSET, struct.pack(">q", src.offset)),
+        (H_TIMESTAMP, struct.pack(">q", src.timestamp_ms)),
+        (H_TIMESTAMP_TYPE, b"LogAppendTime" if src.timestamp_type == 1 else b"CreateTime"),
+    ]
+    if group_id:
+        headers.append((H_GROUP, group_id.encode("utf-8")))
+    headers.append((H_FQCN, fqcn(error).encode("utf-8")))
+    cause = error.__cause__
+    if cause is not None:
+        headers.append((H_CAUSE_FQCN, fqcn(cause).encode("utf-8")))
+    headers.append((H_MESSAGE, message.encode("utf-8")))
+    headers.append((H_STACKTRACE, stack.encode("utf-8")))
+    return DltRecord(key=src.key, value=envelope.to_json(), headers=headers, envelope=envelope)
+
+
+def publish_to_dlt(
+    producer: Any,
+    dlt_topic: str,
+    record: Any,
+    error: BaseException,
+    *,
+    group_id: str | None,
+    retry_count: int = 0,
+    timeout_s: float = 10.0,
+    now: float | None = None,
+    partition: int | None = None,
+) -> tuple[DltRecord, Any]:
+    """Send the DLT record and **wait for the ack**. Returns ``(dlt_record, RecordMetadata)``.
+
+    Raises :class:`DltPublishError` (chained to the cause) if the write fails or times out: the
+    caller must leave the source offset uncommitted so the record is redelivered.
+    """
+    dlt = build_dlt_record(record, error, group_id=group_id, retry_count=retry_count, now=now)
+    try:
+        future = producer.send(dlt_topic, value=dlt.value, key=dlt.key, headers=dlt.headers, partition=partition)
+        metadata = future.get(timeout=timeout_s)
+    except Exception as exc:
+        src = dlt.envelope
+        log.error(
+            "DLT write FAILED for %s-%d offset %d (%s): the record stays uncommitted",
+            src.original_topic, src.original_partition, src.original_offset, exc,
+        )
+        raise DltPublishError(
+            f"could not write to DLT {dlt_topic!r} for {src.original_topic}-{src.original_partition}"
+            f"@{src.original_offset}: {exc!r}"
+        ) from exc
+    return dlt, metadata
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def decode_dlt_headers(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, Any]:
+    """``kafka_dlt-*`` headers -> a dict of decoded values (ints for partition/offset/timestamp)."""
+    out: dict[str, Any] = {}
+    for name, raw in headers or ():
+        if not name.startswith("kafka_dlt-") or raw is None:
+            continue
+        if name in _INT32 and len(raw) == 4:
+            out[name] = struct.unpack(">i", raw)[0]
+        elif name in _INT64 and len(raw) == 8:
+            out[name] = struct.unpack(">q", raw)[0]
+        else:
+            out[name] = raw.decode("utf-8", errors="replace")
+    return out
+
+
+@dataclass(frozen=True)
+class DltEntry:
+    """One DLT record as read back: its own coordinates, the parsed envelope and decoded headers."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    envelope: DltEnvelope
+    headers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def original_topic(self) -> str:
+        return self.headers.get(H_TOPIC) or self.envelope.original_topic
+
+    @property
+    def error_type(self) -> str:
+        return self.envelope.error_type
+
+    @property
+    def key_text(self) -> str | None:
+        return None if self.key is None else self.key.decode("utf-8", errors="replace")
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "dlt_partition": self.partition,
+            "dlt_offset": self.offset,
+            "key": self.key_text,
+            **self.envelope.to_dict(),
+        }
+
+
+def parse_dlt_record(record: Any) -> DltEntry:
+    """A ``ConsumerRecord`` read from a DLT -> :class:`DltEntry`. Raises ``ValueError`` if the value
+    is not an envelope."""
+    try:
+        envelope = DltEnvelope.from_json(record.value)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValueError(f"not a DLT envelope at {record.topic}-{record.partition}@{record.offset}") from exc
+    return DltEntry(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp,
+        key=record.key,
+        envelope=envelope,
+        headers=decode_dlt_headers(record.headers),
+    )
+
+
+def _matches(
+    entry: DltEntry,
+    error_type: str | Iterable[str] | None,
+    since: datetime | float | None,
+    until: datetime | float | None,
+    key: str | bytes | Iterable[str] | None,
+) -> bool:
+    if error_type is not None:
+        types = {error_type} if isinstance(error_type, str) else set(error_type)
+        if entry.envelope.error_type not in types:
+            return False
+    if since is not None or until is not None:
+        t = entry.envelope.error_time.timestamp()
+        lo = since.timestamp() if isinstance(since, datetime) else since
+        hi = until.timestamp() if isinstance(until, datetime) else until
+        if (lo is not None and t < lo) or (hi is not None and t > hi):
+            return False
+    if key is not None:
+        keys = {key} if isinstance(key, (str, bytes)) else set(key)
+        keys = {k.encode("utf-8") if isinstance(k, str) else k for k in keys}
+        if entry.key not in keys:
+            return False
+    return True
+
+
+def read_dlt(
+    settings: Any,
+    *,
+    topic: str | None = None,
+    error_type: str | Iterable[str] | None = None,
+    since: datetime | float | None = None,
+    until: datetime | float | None = None,
+    key: str | bytes | Iterable[str] | None = None,
+    timeout_s: float = 15.0,
+) -> list[DltEntry]:
+    """Every record of the DLT (default ``settings.dlt_topic``) up to its high watermark, parsed
+    and filtered (``error_type``, error time range ``since``/``until``, ``key``), in
+    partition/offset order. Records that are not envelopes are skipped with a warning.
+
+    The end is the high watermark from Fetch responses (``consumer.highwater``), not
+    ``end_offsets``, which the embedded broker gets wrong after batched produces.
+    """
+    from kafka import TopicPartition
+
+    from labkit import clients
+
+    topic = topic or settings.dlt_topic
+    consumer = clients.reader(settings)
+    try:
+        deadline = time.monotonic() + timeout_s
+        parts = None
+        while parts is None:
+            parts = consumer.partitions_for_topic(topic)
+            if parts is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topic {topic!r} not found")
+                time.sleep(0.05)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        raw: list[Any] = []
+        while True:
+            batch = consumer.poll(timeout_ms=200)
+            for records in batch.values():
+                raw.extend(records)
+            done = True
+            for tp in tps:
+                hw = consumer.highwater(tp)
+                if hw is None or consumer.position(tp) < hw:
+                    done = False
+                    break
+            if done:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic!r} to its high watermark took more than {timeout_s}s")
+    finally:
+        consumer.close(autocommit=False)
+    entries = []
+    for record in sorted(raw, key=lambda r: (r.partition, r.offset)):
+        try:
+            entry = parse_dlt_record(record)
+        except ValueError as exc:
+            log.warning("%s", exc)
+            continue
+        if _matches(entry, error_type, since, until, key):
+            entries.append(entry)
+    return entries
+
+
+# --- replay ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did (or, with ``dry_run``, would do)."""
+
+    read: int = 0
+    matched: int = 0
+    fixed: int = 0
+    skipped: int = 0  # the fix returned None, or the order was already processed
+    already_processed: int = 0
+    republished: int = 0
+    failed: int = 0
+    dry_run: bool = False
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "items"}
+
+
+FixResult = bytes | str | Mapping[str, Any] | Any | None
+
+
+def _fixed_value(result: Any) -> bytes:
+    to_json = getattr(result, "to_json", None)
+    if callable(to_json):  # an Order
+        return to_json()
+    value = _as_bytes(result)
+    assert value is not None
+    return value
+
+
+class DltReprocessor:
+    """Replays DLT records to their original topic.
+
+    * filters: ``error_type``, ``since``/``until`` (error time), ``key``;
+    * ``fix(entry) -> new value`` (bytes, str, a dict, an ``Order``) or ``None`` to skip the record;
+    * the target topic comes from the ``kafka_dlt-original-topic`` header, else the envelope;
+      the key is the original key; headers ``labkit-replay-of`` say which DLT record it was;
+    * ``dry_run``: report what would be sent, send nothing;
+    * ``rate_per_s``: at most that many records per second (the ``sleep`` is injectable);
+    * ``store``: anything with ``__contains__`` (an ``OrderStore``): orders already processed are
+      skipped and counted. Without it the consumer's idempotence absorbs the duplicates.
+
+    Replaying is safe twice: processing is idempotent by ``orderId``, so a second replay only adds
+    duplicates, which the consumer counts and does not re-apply.
+    """
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        producer: Any = None,
+        events: Any = None,
+        store: Any = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self._producer = producer
+        self._own_producer = producer is None
+        self.events = events
+        self.store = store
+        self.sleep = sleep
+        self.clock = clock
+        self.timeout_s = timeout_s
+
+    @property
+    def producer(self) -> Any:
+        if self._producer is None:
+            from labkit import clients
+
+            self._producer = clients.producer(self.settings)
+        return self._producer
+
+    def close(self) -> None:
+        if self._own_producer and self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+
+    def __enter__(self) -> DltReprocessor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def replay(
+        self,
+        *,
+        error_type: str | Iterable[str] | None = None,
+        since: datetime | float | None = None,
+        until: datetime | float | None = None,
+        key: str | bytes | Iterable[str] | None = None,
+        fix: Callable[[DltEntry], FixResult] | None = None,
+        dry_run: bool = False,
+        rate_per_s: float | None = None,
+        entries: Iterable[DltEntry] | None = None,
+    ) -> ReplayReport:
+        report = ReplayReport(dry_run=dry_run)
+        if entries is None:
+            all_entries = read_dlt(self.settings)
+        else:
+            all_entries = list(entries)
+        report.read = len(all_entries)
+        selected = [e for e in all_entries if _matches(e, error_type, since, until, key)]
+        report.matched = len(selected)
+        interval = 1.0 / rate_per_s if rate_per_s else 0.0
+        next_at = self.clock()
+        for entry in selected:
+            item: dict[str, Any] = {"dlt_partition": entry.partition, "dlt_offset": entry.offset,
+                                    "key": entry.key_text, "error_type": entry.error_type}
+            report.items.append(item)
+            if self.store is not None and entry.key_text is not None and entry.key_text in self.store:
+                report.already_processed += 1
+                report.skipped += 1
+                item["action"] = "already processed"
+                continue
+            value = entry.envelope.raw_value
+            if fix is not None:
+                result = fix(entry)
+                if result is None:
+                    report.skipped += 1
+                    item["action"] = "skipped by fix"
+                    continue
+                value = _fixed_value(result)
+                report.fixed += 1
+                item["fixed"] = True
+            target = entry.original_topic
+            item["target"] = target
+            if dry_run:
+                item["action"] = "would republish"
+                self._emit(entry, target, None, fix is not None, True)
+                continue
+            if interval:
+                wait = next_at - self.clock()
+                if wait > 0:
+                    self.sleep(wait)
+                next_at = max(next_at, self.clock()) + interval
+            headers = [
+                ("labkit-replay-of", f"{entry.topic}-{entry.partition}@{entry.offset}".encode()),
+                ("labkit-replay-error-type", entry.error_type.encode("utf-8")),
+            ]
+            try:
+                md = self.producer.send(target, value=value, key=entry.key, headers=headers).get(
+                    timeout=self.timeout_s
+                )
+            except Exception as exc:
+                report.failed += 1
+                item["action"] = f"failed: {exc!r}"
+                log.error("replay of DLT %s-%d@%d failed: %s", entry.topic, entry.partition, entry.offset, exc)
+                continue
+            report.republished += 1
+            item["action"] = "republished"
+            item["target_partition"], item["target_offset"] = md.partition, md.offset
+            self._emit(entry, target, md, fix is not None, False)
+        log.info("DLT replay%s: %s", " (dry run)" if dry_run else "", report.as_dict())
+        return report
+
+    def _emit(self, entry: DltEntry, target: str, md: Any, fixed: bool, dry_run: bool) -> None:
+        if self.events is None:
+            return
+        from labkit.events import Replayed
+
+        self.events.append(
+            Replayed(
+                consumer="dlt-reprocessor",
+                topic=entry.topic,
+                partition=entry.partition,
+                offset=entry.offset,
+                key=entry.key_text,
+                fixed=fixed,
+                dry_run=dry_run,
+                target_topic=target,
+                target_partition=None if md is None else md.partition,
+                target_offset=None if md is None else md.offset,
+            )
+        )
+
+
+def replay(settings: Any, **kwargs: Any) -> ReplayReport:
+    """One-shot :meth:`DltReprocessor.replay` (own producer, closed afterwards). Constructor
+    keywords (``producer``, ``events``, ``store``, ``sleep``) and replay keywords both accepted."""
+    ctor = {k: kwargs.pop(k) for k in ("producer", "events", "store", "sleep", "clock", "timeout_s") if k in kwargs}
+    with DltReprocessor(settings, **ctor) as reprocessor:
+        return reprocessor.replay(**kwargs)

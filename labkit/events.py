@@ -1,0 +1,389 @@
+"""What happened, step by step: frozen event records, and the log that turns them into tables and stats.
+
+Every step of the engine (a record received, processed, scheduled for a retry, retried, sent to the
+DLT, an offset committed, partitions assigned / revoked / lost, the breaker changing state) emits one
+frozen event. Events are plain data: :meth:`Event.to_dict` gives a JSON-serialisable dict with a
+``kind`` key and :func:`event_from_dict` rebuilds the event, so other processes can ship them
+through a Kafka topic or a pipe.
+
+:class:`EventLog` collects them (thread-safe), notifies subscribers, and derives everything the
+notebooks plot: :meth:`EventLog.frame` (a pandas DataFrame, one row per event),
+:meth:`EventLog.stats` and the no-loss :meth:`EventLog.ledger`
+(produced = processed + DLT + in flight).
+
+The *record id* of an event is its ``order_id`` when known, else its record ``key``: the course
+produces orders keyed by ``orderId``, so both name the same order (and a poison record, which has
+no parsable order id, is still followed by its key).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+__all__ = [
+    "Event", "RecordEvent",
+    "ConsumerStarted", "ConsumerStopped", "PartitionsAssigned", "PartitionsRevoked", "PartitionsLost",
+    "Received", "Processed", "RetryScheduled", "Retried", "SentToDLT", "SentToRetryTopic",
+    "Committed", "CommitFailed", "BreakerStateChanged", "ConsumptionPaused", "ConsumptionResumed",
+    "Produced", "Replayed",
+    "EVENT_TYPES", "event_from_dict", "EventLog",
+]  # fmt: skip
+
+Partitions = tuple[tuple[str, int], ...]
+Offsets = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events: when (``ts``, epoch seconds) and who (``consumer``, a client id)."""
+
+    ts: float = field(default_factory=time.time)
+    consumer: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The event's type name (``"SentToDLT"``), also the ``kind`` key of :meth:`to_dict`."""
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict: the fields plus ``kind`` (tuples stay tuples; JSON makes them lists)."""
+        return {"kind": self.kind, **asdict(self)}
+
+    @property
+    def record_id(self) -> str | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEvent(Event):
+    """An event about one record: its coordinates, key (decoded text) and order id when known."""
+
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    key: str | None = None
+    order_id: str | None = None
+
+    @property
+    def record_id(self) -> str | None:
+        return self.order_id if self.order_id is not None else self.key
+
+
+# --- consumer lifecycle and rebalances ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerStarted(Event):
+    group_id: str | None = None
+    topics: tuple[str, ...] = ()
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerStopped(Event):
+    reason: str = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionsAssigned(Event):
+    partitions: Partitions = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionsRevoked(Event):
+    partitions: Partitions = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionsLost(Event):
+    partitions: Partitions = ()
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Received(RecordEvent):
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Processed(RecordEvent):
+    attempt: int = 0
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled(RecordEvent):
+    attempt: int = 0  # the retry number being scheduled (1-based)
+    max_attempts: int | None = None
+    planned_delay_s: float = 0.0
+    mode: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Retried(RecordEvent):
+    attempt: int = 0
+    planned_delay_s: float = 0.0
+    actual_delay_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SentToDLT(RecordEvent):
+    reason: str = ""  # the error label (``ValidationException``)
+    error_message: str = ""
+    retry_count: int = 0
+    dlt_topic: str | None = None
+    dlt_partition: int | None = None
+    dlt_offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SentToRetryTopic(RecordEvent):
+    attempt: int = 0
+    due_ms: int = 0
+    retry_topic: str | None = None
+    retry_partition: int | None = None
+    retry_offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Committed(Event):
+    offsets: Offsets = ()  # (topic, partition, next offset to read)
+    during_rebalance: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommitFailed(Event):
+    error: str = ""
+    offsets: Offsets = ()
+    during_rebalance: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerStateChanged(Event):
+    old: str = ""
+    new: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumptionPaused(Event):
+    partitions: Partitions = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumptionResumed(Event):
+    partitions: Partitions = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Produced(RecordEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed(RecordEvent):
+    """A DLT record republished to its original topic (``topic``/``partition``/``offset``: the DLT
+    record; ``target_*``: where the replayed copy landed)."""
+
+    fixed: bool = False
+    dry_run: bool = False
+    target_topic: str | None = None
+    target_partition: int | None = None
+    target_offset: int | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        ConsumerStarted, ConsumerStopped, PartitionsAssigned, PartitionsRevoked, PartitionsLost,
+        Received, Processed, RetryScheduled, Retried, SentToDLT, SentToRetryTopic, Committed,
+        CommitFailed, BreakerStateChanged, ConsumptionPaused, ConsumptionResumed, Produced, Replayed,
+    )
+}  # fmt: skip
+
+
+def _tuplify(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """The inverse of :meth:`Event.to_dict` (JSON lists become tuples again; unknown keys ignored)."""
+    try:
+        cls = EVENT_TYPES[data["kind"]]
+    except KeyError as exc:
+        raise ValueError(f"unknown event kind {data.get('kind')!r}") from exc
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: _tuplify(v) for k, v in data.items() if k in names})
+
+
+def partitions_of(tps: Iterable[Any]) -> Partitions:
+    """``TopicPartition``s (or pairs) -> a sorted tuple of ``(topic, partition)``."""
+    return tuple(sorted((tp[0], int(tp[1])) for tp in tps))
+
+
+# --- the log -----------------------------------------------------------------------------------
+
+_TERMINAL = (Processed, SentToDLT)
+_PENDING = (Received, RetryScheduled, Retried, SentToRetryTopic)
+
+
+class EventLog:
+    """A thread-safe, append-only list of events with subscribers and pandas views.
+
+    >>> log = EventLog()
+    >>> log.append(Processed(consumer="c1", key="ORD-1", order_id="ORD-1"))
+    >>> log.stats()["processed"]
+    1
+    """
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        self._lock = threading.RLock()
+        self._events: list[Event] = list(events)
+        self._subscribers: list[Callable[[Event], Any]] = []
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def append(self, event: Event) -> None:
+        with self._lock:
+            self._events.append(event)
+            subscribers = list(self._subscribers)
+        for callback in subscribers:  # outside the lock: a slow subscriber must not block writers
+            try:
+                callback(event)
+            except Exception:  # a broken plot must not break the consumer
+                import logging
+
+                logging.getLogger("labkit.events").exception("event subscriber %r failed", callback)
+
+    emit = append
+
+    def extend(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.append(event)
+
+    def subscribe(self, callback: Callable[[Event], Any]) -> Callable[[], None]:
+        """Call ``callback(event)`` on every new event; returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @property
+    def events(self) -> list[Event]:
+        with self._lock:
+            return list(self._events)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def __iter__(self):
+        return iter(self.events)
+
+    def of(self, *kinds: type[Event] | str) -> list[Event]:
+        """The events of the given kinds (classes or names), in order."""
+        names = {k if isinstance(k, str) else k.__name__ for k in kinds}
+        return [e for e in self.events if e.kind in names]
+
+    def frame(self, kind: type[Event] | str | None = None):
+        """A pandas DataFrame, one row per event: ``kind``, every field, and ``time`` (UTC datetime)."""
+        import pandas as pd
+
+        events = self.events if kind is None else self.of(kind)
+        rows = [e.to_dict() for e in events]
+        df = pd.DataFrame(rows)
+        if df.empty:
+            df = pd.DataFrame(columns=["kind", "ts", "consumer"])
+        df["time"] = pd.to_datetime(df["ts"].astype(float), unit="s", utc=True)
+        return df
+
+    def stats(self) -> dict[str, Any]:
+        """Counts derived from the events: processed (first time), duplicates, retries per attempt,
+        DLT per reason, records in flight, commits, rebalances."""
+        events = self.events
+        processed = [e for e in events if isinstance(e, Processed)]
+        retries = Counter(e.attempt for e in events if isinstance(e, RetryScheduled))
+        dlt = Counter(e.reason for e in events if isinstance(e, SentToDLT))
+        status = self._status(events)
+        return {
+            "received": sum(isinstance(e, Received) for e in events),
+            "processed": sum(not e.duplicate for e in processed),
+            "duplicates": sum(e.duplicate for e in processed),
+            "retries": sum(retries.values()),
+            "retries_per_attempt": dict(sorted(retries.items())),
+            "retried": sum(isinstance(e, Retried) for e in events),
+            "dlt": sum(dlt.values()),
+            "dlt_per_reason": dict(dlt),
+            "sent_to_retry_topic": sum(isinstance(e, SentToRetryTopic) for e in events),
+            "in_flight": sum(s == "in_flight" for s in status.values()),
+            "commits": sum(isinstance(e, Committed) for e in events),
+            "commit_failures": sum(isinstance(e, CommitFailed) for e in events),
+            "assigned": sum(isinstance(e, PartitionsAssigned) for e in events),
+            "revoked": sum(isinstance(e, PartitionsRevoked) for e in events),
+            "lost": sum(isinstance(e, PartitionsLost) for e in events),
+            "breaker_changes": sum(isinstance(e, BreakerStateChanged) for e in events),
+        }
+
+    @staticmethod
+    def _status(events: list[Event]) -> dict[str, str]:
+        """Record id -> its latest state: ``processed``, ``dlt`` or ``in_flight``."""
+        status: dict[str, str] = {}
+        for e in events:
+            rid = e.record_id
+            if rid is None:
+                continue
+            if isinstance(e, Processed):
+                status[rid] = "processed"
+            elif isinstance(e, SentToDLT):
+                status[rid] = "dlt"
+            elif isinstance(e, _PENDING) and status.get(rid) not in ("processed", "dlt"):
+                status[rid] = "in_flight"
+        return status
+
+    def ledger(self, produced_ids: Iterable[str] | None = None) -> dict[str, Any]:
+        """The no-loss check: every produced id is processed, in the DLT, or in flight.
+
+        ``produced_ids`` defaults to the ids of :class:`Produced` events. Each id counts once, in
+        its latest state (an order sent to the DLT then replayed and processed counts as processed).
+        ``ok`` is True when ``produced == processed + dlt + in_flight`` and nothing is ``lost``.
+        """
+        events = self.events
+        if produced_ids is None:
+            produced_ids = [e.record_id for e in events if isinstance(e, Produced) and e.record_id]
+        produced = list(dict.fromkeys(produced_ids))
+        status = self._status(events)
+        counts = Counter(status.get(i, "lost") for i in produced)
+        lost = [i for i in produced if i not in status]
+        result = {
+            "produced": len(produced),
+            "processed": counts["processed"],
+            "dlt": counts["dlt"],
+            "in_flight": counts["in_flight"],
+            "lost": lost,
+            "in_flight_ids": [i for i in produced if status.get(i) == "in_flight"],
+        }
+        result["ok"] = not lost and result["produced"] == result["processed"] + result["dlt"] + result["in_flight"]
+        result["settled"] = result["ok"] and result["in_flight"] == 0
+        return result

@@ -1,0 +1,66 @@
+"""``topic`` mode: the retry topic carries the retry state; a record is never processed before its
+due time; exhaustion goes to the DLT with the original coordinates and retryCount."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import assert_ledger, produce_orders, settled, wait_until
+
+from labkit.backoff import Exponential, RetryPolicy
+from labkit.dlt import read_dlt
+from labkit.injection import FailureInjector
+from labkit.orders import Order, sample_orders
+from labkit.processor import OrderStore
+from labkit.retry_topic import RetryHeaders
+
+pytestmark = pytest.mark.broker
+
+
+def test_topic_mode_delays_are_honoured_and_exhaustion_goes_to_dlt(short, events, processors):
+    store = OrderStore()
+    # ORD-1..3 fail twice then succeed; ORD-DEAD always fails
+    injector = FailureInjector(fail_first=2, targets={"ORD-1", "ORD-2", "ORD-3"})
+    policy = RetryPolicy(wait=Exponential(0.2, 2.0, 1.0), max_attempts=3)
+    p = processors.new(short, events=events, store=store, injector=injector, policy=policy, mode="topic").start()
+    ids = produce_orders(short, sample_orders(3), events)
+    dead = FailureInjector(transient=True)
+    real_call = injector.call
+
+    def call(order):
+        if order.order_id == "ORD-DEAD":
+            dead.call(order)
+        real_call(order)
+
+    injector.call = call
+    ids += produce_orders(short, [Order("ORD-DEAD", 10)], events)
+    wait_until(settled(events, ids), 40, "orders settled")
+    p.stop()
+
+    retried = events.of("Retried")
+    assert len(retried) == 3 * 2 + 3
+    for r in retried:
+        assert r.topic == short.retry_topic
+        assert r.actual_delay_s >= r.planned_delay_s, r
+    sent = events.of("SentToRetryTopic")
+    assert len(sent) == 3 * 2 + 3
+    # the source offsets were committed right after the retry-topic ack (non-blocking)
+    entries = read_dlt(short)
+    assert [e.key_text for e in entries] == ["ORD-DEAD"]
+    env = entries[0].envelope
+    assert env.retry_count == 3 and env.original_topic == short.orders_topic
+    first = next(e for e in events.of("Received") if e.key == "ORD-DEAD" and e.topic == short.orders_topic)
+    assert (env.original_partition, env.original_offset) == (first.partition, first.offset)
+    assert sorted(store.ids()) == ["ORD-1", "ORD-2", "ORD-3"]
+    assert_ledger(short, events, ids, store)
+
+
+def test_retry_headers_round_trip():
+    h = RetryHeaders(attempt=2, due_ms=2_000, scheduled_ms=1_000, first_failure_ms=500, error="E: x",
+                     error_fqcn="a.B", original_topic="orders", original_partition=4, original_offset=77,
+                     original_timestamp_ms=123)
+    assert RetryHeaders.decode(h.encode()) == h
+    assert h.planned_delay_ms == 1000
+    raw = dict(h.encode())
+    assert raw["labkit-retry-attempt"] == b"\x00\x00\x00\x02"
+    assert raw["retry_topic-attempts"] == b"\x00\x00\x00\x03"
+    assert raw["labkit-retry-due-ms"] == (2000).to_bytes(8, "big")

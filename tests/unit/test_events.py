@@ -1,0 +1,140 @@
+"""Events: frozen, JSON round trip; EventLog: thread safety, subscribers, DataFrame, stats, ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+
+import pytest
+
+from labkit.events import (
+    EVENT_TYPES,
+    Committed,
+    EventLog,
+    PartitionsAssigned,
+    Processed,
+    Produced,
+    Received,
+    RetryScheduled,
+    SentToDLT,
+    event_from_dict,
+)
+from labkit.injection import FailureInjector
+from labkit.errors import ServiceUnavailable
+
+
+def test_every_kind_round_trips_through_json():
+    for name, cls in EVENT_TYPES.items():
+        event = cls(consumer="c1")
+        assert event.kind == name
+        back = event_from_dict(json.loads(json.dumps(event.to_dict())))
+        assert back == event
+    e = PartitionsAssigned(consumer="c", partitions=(("orders", 0), ("orders", 3)))
+    assert event_from_dict(json.loads(json.dumps(e.to_dict()))) == e
+    c = Committed(offsets=(("orders", 1, 10),))
+    assert event_from_dict(json.loads(json.dumps(c.to_dict()))).offsets == (("orders", 1, 10),)
+
+
+def test_events_are_frozen():
+    e = Processed(order_id="ORD-1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.order_id = "x"
+    with pytest.raises(ValueError):
+        event_from_dict({"kind": "Nope"})
+
+
+def _story(log):
+    for i in range(1, 5):
+        log.append(Produced(key=f"ORD-{i}"))
+    log.append(Received(key="ORD-1", order_id="ORD-1"))
+    log.append(Processed(key="ORD-1", order_id="ORD-1"))
+    log.append(RetryScheduled(key="ORD-2", attempt=1, planned_delay_s=0.1))
+    log.append(RetryScheduled(key="ORD-2", attempt=2, planned_delay_s=0.2))
+    log.append(Processed(key="ORD-2", order_id="ORD-2", attempt=2))
+    log.append(Processed(key="ORD-2", order_id="ORD-2", duplicate=True))
+    log.append(SentToDLT(key="ORD-3", reason="ValidationException", retry_count=0))
+    log.append(Received(key="ORD-4"))
+
+
+def test_stats_and_ledger():
+    log = EventLog()
+    _story(log)
+    s = log.stats()
+    assert s["processed"] == 2 and s["duplicates"] == 1
+    assert s["retries_per_attempt"] == {1: 1, 2: 1}
+    assert s["dlt_per_reason"] == {"ValidationException": 1}
+    assert s["in_flight"] == 1
+    ledger = log.ledger()
+    assert (ledger["produced"], ledger["processed"], ledger["dlt"], ledger["in_flight"]) == (4, 2, 1, 1)
+    assert ledger["ok"] and not ledger["settled"] and ledger["in_flight_ids"] == ["ORD-4"]
+    lost = log.ledger(["ORD-1", "ORD-9"])
+    assert lost["lost"] == ["ORD-9"] and not lost["ok"]
+    log.append(SentToDLT(key="ORD-4", reason="MaxRetriesExceededException"))
+    log.append(Processed(key="ORD-3", order_id="ORD-3"))  # replayed after a fix
+    final = log.ledger()
+    assert final["settled"] and (final["processed"], final["dlt"]) == (3, 1)
+
+
+def test_frame_has_kind_and_datetime():
+    log = EventLog()
+    assert list(log.frame().columns[:3]) == ["kind", "ts", "consumer"]
+    _story(log)
+    df = log.frame()
+    assert len(df) == len(log) and "kind" in df and str(df["time"].dt.tz) == "UTC"
+    assert set(log.frame("Processed")["kind"]) == {"Processed"}
+    assert len(log.frame(SentToDLT)) == 1
+
+
+def test_thread_safe_append_and_subscribe():
+    log = EventLog()
+    seen = []
+    unsubscribe = log.subscribe(seen.append)
+    threads = [threading.Thread(target=lambda: [log.append(Produced(key="k")) for _ in range(500)]) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(log) == 4000 and len(seen) == 4000
+    unsubscribe()
+    log.append(Produced(key="k"))
+    assert len(seen) == 4000
+    log.clear()
+    assert len(log) == 0
+
+
+def test_failure_injector_switches():
+    svc = FailureInjector(fail_first=2, seed=1)
+    for _ in range(2):
+        with pytest.raises(ServiceUnavailable):
+            svc.call("ORD-1")
+    svc.call("ORD-1")
+    svc.set(transient=True, rate=0.5, fail_first=0)
+    outcomes = []
+    for i in range(200):
+        try:
+            svc.call(f"X-{i}")
+            outcomes.append(True)
+        except ServiceUnavailable:
+            outcomes.append(False)
+    assert 60 < outcomes.count(False) < 140
+    again = FailureInjector(transient=True, rate=0.5, seed=1)
+    svc2 = []
+    for i in range(200):
+        try:
+            again.call(f"X-{i}")
+            svc2.append(True)
+        except ServiceUnavailable:
+            svc2.append(False)
+    assert len(svc2) == 200
+    svc.set(transient=True, rate=1.0, targets={"ONLY"})
+    svc.call("OTHER")
+    with pytest.raises(ServiceUnavailable):
+        svc.call("ONLY")
+    slept = []
+    slow = FailureInjector(latency_s=0.25, sleep=slept.append)
+    slow.call("A")
+    assert slept == [0.25]
+    with pytest.raises(TypeError):
+        svc.set(bogus=1)
+    assert svc.snapshot()["targets"] == ["ONLY"]
