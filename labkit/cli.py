@@ -219,7 +219,9 @@ def _register_extensions() -> None:
             if exc.name != name:
                 raise
             continue
-        _EXTENSIONS.extend(getattr(module, "PARSERS", []))
+        for parser in getattr(module, "PARSERS", []):
+            if parser not in _EXTENSIONS:  # main() may be called many times in one process (tests)
+                _EXTENSIONS.append(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
