@@ -1,0 +1,113 @@
+"""Rebalance latency of a real consumer group (OS processes), embedded broker vs Apache Kafka.
+
+    python benchmarks/rebalance_latency.py [--runs 5] [--engines embedded,kafka] [--no-strategies]
+
+Per run, in a fresh group with the course's settings (session 6000 ms, heartbeat 2000 ms):
+2 consumers (3/3) -> a 3rd joins (2/2/2) -> it leaves with SIGTERM (3/3) -> one is SIGKILLed (6).
+
+* **join**: from the joiner's ``ConsumerStarted`` event to every partition owned again;
+* **clean leave**: from SIGTERM to the survivors owning every partition;
+* **crash**: from SIGKILL to the survivor owning every partition (eviction + rebalance);
+* **max gap**: the longest time one partition had no owner in that rebalance (timeline).
+
+Then the stop-the-world gap per assignment strategy (:func:`labkit.strategies.compare`, 2 -> 3
+consumers then a leave, short sessions). Prints Markdown tables; bounded: every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from labkit import broker, topics  # noqa: E402
+from labkit.events import EventLog  # noqa: E402
+from labkit.group import ConsumerGroup  # noqa: E402
+from labkit.settings import load  # noqa: E402
+from labkit.strategies import compare  # noqa: E402
+from labkit.timeline import Timeline  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_run(settings, k: int) -> dict[str, float]:
+    events = EventLog()
+    st = settings.replace(group_id=f"{settings.group_id}-bench{k}")
+    with ConsumerGroup(st, events=events, http=False) as group:
+        group.start(2)
+        group.wait_for_assignment([3, 3], 60)
+        third = group.add()
+        group.wait_for_assignment([2, 2, 2], 60)
+        t0 = time.monotonic()
+        group.stop(third)
+        group.wait_for_assignment([3, 3], 60)
+        leave_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        group.kill("consumer-2")
+        group.wait_for_assignment([6], 60)
+        crash_s = time.monotonic() - t0
+    summary = Timeline(events).summary().set_index("trigger")
+    join = summary.loc[f"join {third}"]
+    return {"join_s": join["settled_ts"] - join["trigger_ts"], "join_gap_s": join["max_gap_s"],
+            "leave_s": leave_s, "leave_gap_s": summary.loc[f"leave {third}", "max_gap_s"],
+            "crash_s": crash_s, "crash_gap_s": summary.loc["crash consumer-2", "max_gap_s"]}
+
+
+def fmt(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--engines", default="embedded,kafka")
+    ap.add_argument("--no-strategies", action="store_true")
+    args = ap.parse_args()
+
+    latency_rows, strategy_tables = [], {}
+    for engine in args.engines.split(","):
+        settings = load(bootstrap_servers=f"127.0.0.1:{free_port()}").with_prefix(f"bench-{engine}-")
+        t_start = time.monotonic()
+        info = broker.up(engine, settings=settings)
+        try:
+            topics.create(settings)
+            runs = [one_run(settings, k) for k in range(args.runs)]
+            for key, label in (("join", "join (3rd consumer)"), ("leave", "clean leave (SIGTERM)"),
+                               ("crash", "crash (SIGKILL)")):
+                latency_rows.append((engine, label, fmt([r[f"{key}_s"] for r in runs]),
+                                     fmt([r[f"{key}_gap_s"] for r in runs])))
+            if not args.no_strategies:
+                strategy_tables[engine] = compare(settings, leave=True)
+        finally:
+            if info.started:
+                broker.down(settings=settings)
+        print(f"<!-- {engine}: {time.monotonic() - t_start:.0f} s -->", file=sys.stderr)
+
+    print(f"### Rebalance latency, session 6000 ms / heartbeat 2000 ms, median (min-max) of {args.runs} runs\n")
+    print("| engine | event | all partitions owned again after (s) | longest no-owner gap of a partition (s) |")
+    print("|---|---|---|---|")
+    for row in latency_rows:
+        print("| " + " | ".join(row) + " |")
+    for engine, df in strategy_tables.items():
+        print(f"\n### Stop-the-world gap per assignment strategy ({engine}; 2 -> 3 consumers, then the 3rd leaves)\n")
+        print("| strategy | protocol | join: moved / paused | join: max gap (s) | join: settled (s) "
+              "| leave: moved / paused | leave: max gap (s) | after join |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in df.itertuples(index=False):
+            print(f"| {r.strategy} | {r.protocol} | {r.join_moved} / {r.join_paused} | {r.join_max_gap_s:.2f} "
+                  f"| {r.join_settled_s:.2f} | {r.leave_moved} / {r.leave_paused} | {r.leave_max_gap_s:.2f} "
+                  f"| {r.after_join} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

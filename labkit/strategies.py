@@ -1,0 +1,139 @@
+"""Assignment strategies compared on a real group: how many partitions move, how long they pause.
+
+The same scenario runs under each strategy kafka-python 3 offers: 2 consumers share the 6 orders
+partitions, a 3rd joins (and, with ``leave=True``, then leaves cleanly). For the join (and the
+leave) the table gives the partitions that changed owner, the longest time a partition had no
+owner (the stop-the-world pause) and the time until every partition had its owner again.
+
+* ``range`` - ``kafka.coordinator.assignors.range.RangePartitionAssignor`` (eager)
+* ``roundrobin`` - ``kafka.coordinator.assignors.roundrobin.RoundRobinPartitionAssignor`` (eager)
+* ``sticky`` - ``kafka.coordinator.assignors.sticky.sticky_assignor.StickyPartitionAssignor`` (eager)
+* ``cooperative-sticky`` - ``kafka.coordinator.assignors.cooperative_sticky.CooperativeStickyAssignor``
+  (cooperative)
+
+**Eager** strategies revoke *every* partition of *every* member at each rebalance, then assign
+them all again: every partition pauses, even those that stay put. **Cooperative** (KIP-429)
+revokes only the partitions that move, in a first round, and assigns them in a second one: the
+others keep flowing (but the rebalance takes two rounds).
+
+Where kafka-python differs from the Java client:
+
+* **No KIP-848** (the broker-driven "consumer" rebalance protocol, GA in Kafka 4.0,
+  ``group.protocol=consumer``): kafka-python speaks only the classic protocol.
+* **No mixing eager and cooperative assignors in one consumer**: ``partition_assignment_strategy
+  = [range, cooperative-sticky]`` raises ``KafkaConfigurationError``. Java's default is exactly that
+  pair, which lets a group move from range to cooperative-sticky "with a single rolling bounce";
+  with kafka-python the move from eager to cooperative needs the whole group stopped (or two bounces
+  through a different group id), never members of both kinds at once.
+* kafka-python's default is ``[range, roundrobin]`` (Java: ``[range, cooperative-sticky]``), and in
+  cooperative mode ``on_partitions_assigned`` receives only the *added* partitions.
+
+Bounded in time: short sessions (2000/600 ms on the embedded broker, 6000/2000 on Apache Kafka,
+which refuses sessions under ``group.min.session.timeout.ms``) and a deadline per step.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pandas as pd
+
+from labkit.consumer_service import ASSIGNORS
+from labkit.events import EventLog
+from labkit.group import ConsumerGroup
+from labkit.settings import Settings
+from labkit.timeline import Timeline
+
+__all__ = ["STRATEGIES", "PROTOCOL", "compare", "run_scenario", "short_session", "embedded_broker"]
+
+STRATEGIES = ASSIGNORS
+PROTOCOL = {"range": "eager", "roundrobin": "eager", "sticky": "eager", "cooperative-sticky": "cooperative"}
+
+
+def _step(tl: Timeline, trigger: str) -> dict[str, Any]:
+    """Figures of the rebalance triggered by ``trigger`` (``"join consumer-3"``)."""
+    gaps = tl.gaps()
+    g = gaps[gaps["trigger"] == trigger]
+    if g.empty:
+        return {"moved": 0, "paused": 0, "max_gap_s": 0.0, "pause_s": 0.0, "settled_s": float("nan")}
+    return {"moved": int(g["moved"].sum()), "paused": int(len(g)), "max_gap_s": float(g["gap_s"].max()),
+            "pause_s": float(g["gap_s"].sum()), "settled_s": float(g["unowned_to"].max() - g["trigger_ts"].iloc[0])}
+
+
+def _fmt(assignment: dict[str, tuple]) -> str:
+    return " ".join(f"{c}:{[p for _, p in parts]}" for c, parts in sorted(assignment.items()))
+
+
+def embedded_broker(settings: Settings) -> bool:
+    """True when the broker is the embedded one (Tansu names its cluster ``tansu_cluster``)."""
+    from labkit import clients
+
+    admin = clients.admin(settings)
+    try:
+        return str(admin.describe_cluster().get("cluster_id", "")).startswith("tansu")
+    finally:
+        admin.close()
+
+
+def short_session(settings: Settings) -> tuple[int, int]:
+    """``(session_timeout_ms, heartbeat_interval_ms)`` for quick comparisons: 2000/600 on the
+    embedded broker (it holds every JoinGroup ~session/2); 6000/2000 on Apache Kafka, whose
+    ``group.min.session.timeout.ms`` (6000) refuses shorter sessions and which does not hold joins."""
+    return (2000, 600) if embedded_broker(settings) else (6000, 2000)
+
+
+def run_scenario(settings: Settings, strategy: str, leave: bool = False, processes: bool = False,
+                 session_timeout_ms: int | None = None, heartbeat_interval_ms: int | None = None,
+                 step_timeout_s: float = 40.0, events: EventLog | None = None) -> dict[str, Any]:
+    """2 consumers, then a 3rd joins (then leaves if ``leave``), under one strategy, in a fresh
+    group. Returns one row of :func:`compare` plus the run's ``events``. Sessions default to
+    :func:`short_session`."""
+    events = events if events is not None else EventLog()
+    if session_timeout_ms is None:
+        session_timeout_ms, default_hb = short_session(settings)
+        heartbeat_interval_ms = heartbeat_interval_ms or default_hb
+    heartbeat_interval_ms = heartbeat_interval_ms or max(100, session_timeout_ms // 3)
+    group_id = f"{settings.group_id}-{strategy}-{uuid.uuid4().hex[:6]}"
+    run_settings = settings.replace(group_id=group_id)
+    with ConsumerGroup(run_settings, assignor=strategy, events=events, processes=processes, http=False,
+                       session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat_interval_ms) as group:
+        t0 = time.monotonic()
+        group.start(2)
+        group.wait_for_assignment([3, 3], step_timeout_s)
+        before = group.assignment()
+        third = group.add()
+        after_join = group.wait_for_assignment([2, 2, 2], step_timeout_s)
+        final = after_join
+        if leave:
+            group.stop(third)
+            final = group.wait_for_assignment([3, 3], step_timeout_s)
+        elapsed = time.monotonic() - t0
+    tl = Timeline(events)
+    join = _step(tl, f"join {third}")
+    row: dict[str, Any] = {"strategy": strategy, "protocol": PROTOCOL.get(strategy, "?")}
+    steps = [("join", f"join {third}")] + ([("leave", f"leave {third}")] if leave else [])
+    for label, trigger in steps:
+        figures = _step(tl, trigger)
+        row |= {f"{label}_{k}": v for k, v in figures.items()}
+    row |= {"before": _fmt(before), "after_join": _fmt(after_join), "final_assignment": _fmt(final),
+            "scenario_s": round(elapsed, 1), "events": events}
+    return row
+
+
+def compare(settings: Settings, strategies: tuple[str, ...] = STRATEGIES, leave: bool = False,
+            processes: bool = False, logs: dict[str, EventLog] | None = None, **kwargs: Any) -> pd.DataFrame:
+    """Run :func:`run_scenario` under each strategy; one row per strategy with, for the join (and
+    the leave with ``leave=True``): ``join_moved`` (partitions that changed owner),
+    ``join_paused`` (partitions that had no owner for a while: all of them under an eager
+    strategy), ``join_max_gap_s`` (the longest pause of one partition, the stop-the-world gap),
+    ``join_pause_s`` (partition-seconds without owner, summed), ``join_settled_s`` (join -> every
+    partition owned again); then the assignments. Pass a dict as ``logs`` to get each run's EventLog
+    (``{strategy: EventLog}``, e.g. for :func:`labkit.plots.rebalance_gantt`)."""
+    rows = [run_scenario(settings, s, leave=leave, processes=processes, **kwargs) for s in strategies]
+    for r in rows:
+        events = r.pop("events")
+        if logs is not None:
+            logs[r["strategy"]] = events
+    return pd.DataFrame(rows)

@@ -1,0 +1,34 @@
+"""Assignment strategies on a real group: the same join scenario under range and cooperative-sticky."""
+
+from __future__ import annotations
+
+import pytest
+from kafka import KafkaConsumer
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import KafkaConfigurationError
+
+from labkit.strategies import compare
+
+pytestmark = pytest.mark.broker
+
+
+def test_cooperative_sticky_moves_no_more_than_range(settings):
+    logs: dict = {}
+    table = compare(settings, strategies=("range", "cooperative-sticky"), logs=logs).set_index("strategy")
+    print("\n" + table.drop(columns=["before"]).to_string())
+    rng, coop = table.loc["range"], table.loc["cooperative-sticky"]
+    assert coop["join_moved"] <= rng["join_moved"]
+    assert coop["join_moved"] >= 1  # a joining member must get something
+    # eager: every partition stops during the rebalance; cooperative: only the moved ones
+    assert rng["join_paused"] == settings.orders_partitions
+    assert coop["join_paused"] == coop["join_moved"] < settings.orders_partitions
+    for strategy in ("range", "cooperative-sticky"):
+        assert table.loc[strategy, "after_join"].count("consumer-") == 3
+        assert logs[strategy].of("PartitionsAssigned")
+
+
+def test_kafka_python_refuses_mixing_eager_and_cooperative(broker_settings):
+    with pytest.raises(KafkaConfigurationError, match="Mixing EAGER and COOPERATIVE"):
+        KafkaConsumer(bootstrap_servers=broker_settings.servers, group_id="mixed",
+                      partition_assignment_strategy=[RangePartitionAssignor(), CooperativeStickyAssignor()])
