@@ -11,3 +11,9 @@ if "IPython" in _sys.modules:  # in a notebook: returned figures render as image
     from labkit.display import enable_png as _enable_png
 
     _enable_png()
+
+import logging as _logging
+
+# A library stays quiet unless the application configures logging (the services and notebooks
+# that want the log lines do); without this, warnings from consumer threads land in random cells.
+_logging.getLogger("labkit").addHandler(_logging.NullHandler())

@@ -125,3 +125,23 @@ def test_unreachable_external_address_fails_within_its_timeout():
 def test_down_with_nothing_running_says_so(own_settings):
     with pytest.raises(broker.BrokerError, match="nothing to stop"):
         broker.down(settings=own_settings)
+
+
+def test_another_process_stops_the_broker_this_process_started(own_settings):
+    """A notebook kernel starts the broker, ``labkit broker down`` in a terminal stops it: the broker
+    stays a zombie until its parent reaps it, which must count as stopped (not a 10 s timeout)."""
+    import subprocess
+    import sys
+
+    info = broker.up(ENGINE, settings=own_settings)
+    env = {**os.environ, "LABKIT_BOOTSTRAP_SERVERS": own_settings.bootstrap_servers}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "labkit.cli", "broker", "down"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "stopped" in done.stdout, done.stdout + done.stderr
+    assert time.monotonic() - started < 30
+    assert state.load(own_settings.host_port[1]) is None
+    try:
+        os.waitpid(info.pid, 0)  # a zombie until now: ours to reap
+    except ChildProcessError:
+        pass

@@ -71,3 +71,16 @@ def test_every_labkit_name_a_notebook_uses_exists(path):
 def test_no_star_imports(path):
     for cell in _load(path).cells:
         assert "import *" not in cell.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_loaded_solutions_match_their_files(path):
+    """A ``# %load solutions/x.py`` cell holds exactly the file's code (what %load would insert),
+    and is hidden from the slides, so the notebook and the solution file never drift apart."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        first, _, body = cell.source.partition("\n")
+        if cell.cell_type == "code" and first.startswith("# %load "):
+            solution = path.parent / first.removeprefix("# %load ").strip()
+            assert solution.is_file(), f"{path.name}: {solution} does not exist"
+            assert body.strip() == solution.read_text().strip(), f"{path.name}: cell differs from {solution.name}"
+            assert cell.metadata.get("slideshow", {}).get("slide_type") == "skip", "solutions are hidden in slides"

@@ -93,17 +93,15 @@ def stop_process(record: BrokerRecord, grace_s: float) -> str:
     """SIGTERM, wait up to ``grace_s``, then SIGKILL. Returns how it ended."""
     if not record.alive():
         return "was not running"
-    proc = psutil.Process(record.pid)
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=grace_s)
-        return "stopped"
-    except psutil.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-        return f"killed (did not stop within {grace_s:.0f} s of SIGTERM)"
+        psutil.Process(record.pid).send_signal(signal.SIGTERM)
+        if wait_gone(record, grace_s):  # not proc.wait(): from another process a dead broker is a
+            return "stopped"            # zombie until its parent reaps it, and wait() would time out
+        psutil.Process(record.pid).kill()
     except psutil.NoSuchProcess:
         return "stopped"
+    wait_gone(record, 10.0)
+    return f"killed (did not stop within {grace_s:.0f} s of SIGTERM)"
 
 
 def tail(path: str | Path, lines: int = 15) -> str:
