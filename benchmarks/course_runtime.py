@@ -1,0 +1,83 @@
+"""Headless execution time of every notebook, in course order, on one broker (goal: < 5 min in total).
+
+    python benchmarks/course_runtime.py [--engine embedded|kafka] [--slow]
+
+Like CI's nbval run: a broker on a free port, a private state dir, ``LABKIT_FAST=1`` (``--slow`` runs the
+real backoffs), each notebook in a fresh kernel, in order. Prints a Markdown table; exits non-zero if a
+notebook fails (its error is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
+    parser.add_argument("--slow", action="store_true", help="without LABKIT_FAST (the classroom timings)")
+    args = parser.parse_args(argv)
+    os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-course-")
+    os.environ["LABKIT_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"
+    os.environ["MPLBACKEND"] = "Agg"
+    if not args.slow:
+        os.environ["LABKIT_FAST"] = "1"
+
+    from labkit import broker
+    from labkit.settings import load
+
+    settings = load()
+    start = time.perf_counter()
+    broker.up(args.engine, settings=settings)
+    broker_s = time.perf_counter() - start
+    rows, failed = [], None
+    try:
+        for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+            t0 = time.perf_counter()
+            try:
+                client.execute()
+            except CellExecutionError as exc:
+                failed = f"{path.name}: {str(exc)[-1500:]}"
+            rows.append((path.name, time.perf_counter() - t0, sum(c.cell_type == "code" for c in nb.cells)))
+            if failed:
+                break
+    finally:
+        try:
+            broker.down(settings=settings)
+        except broker.BrokerError:
+            pass  # 09_checkpoint_and_cleanup stops the broker itself
+    total = sum(s for _, s, _ in rows)
+    mode = "real backoffs" if args.slow else "LABKIT_FAST=1"
+    print(f"### Course runtime, engine {args.engine}, {mode}, {os.cpu_count()} cores\n")
+    print("| notebook | code cells | time |\n|---|---|---|")
+    for name, seconds, cells in rows:
+        print(f"| {name} | {cells} | {seconds:.1f} s |")
+    print(f"| **total** (+ broker start {broker_s:.1f} s) | | **{total:.1f} s** ({total / 60:.1f} min) |")
+    if failed:
+        print(f"\nFAILED {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
