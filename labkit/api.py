@@ -48,6 +48,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kafka.errors import MessageSizeTooLargeError
 
 from labkit.errors_cli import friendly
 from labkit.events import EventLog, Processed, Produced, RetryScheduled, SentToDLT
@@ -249,6 +250,9 @@ class OrderService:
         try:
             md = self._get_producer().send(topic, key=order.key, value=order.to_json()).get(
                 timeout=self.produce_timeout_s)
+        except MessageSizeTooLargeError as exc:  # the producer's max_request_size or the broker's message.max.bytes
+            raise ApiError(413, "payload_too_large", f"order {_short(order.order_id)} is too large for Kafka "
+                                                     f"({exc}); nothing was written") from None
         except Exception as exc:  # KafkaTimeoutError, NoBrokersAvailable, ...
             self._degraded = True
             self._drop_producer()

@@ -38,6 +38,8 @@ counted as a duplicate (``Processed(duplicate=True)``), never applied twice.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import random
 import threading
@@ -47,12 +49,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import OffsetAndMetadata
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from labkit import clients
 from labkit.backoff import RetryPolicy, retry_config
 from labkit.breaker import BreakerState, CircuitBreaker
-from labkit.dlt import SourceCoords, publish_to_dlt
+from labkit.broker.watch import BrokerDataLost, BrokerWatch, forget_group
+from labkit.dlt import DltPublishError, SourceCoords, build_dlt_record, publish_to_dlt
 from labkit.errors import MaxRetriesExceeded, classify, describe, error_label
 from labkit.events import (
     BreakerStateChanged,
@@ -84,6 +87,9 @@ log = logging.getLogger("labkit.processor")
 
 MODES = ("sleep", "pause", "topic")
 FAST_FACTOR = 0.05
+# A DLT record must fit the producer's max_request_size and Kafka's message.max.bytes (both ~1 MiB).
+DLT_RECORD_BUDGET = 900_000
+H_VALUE_TRUNCATED = "labkit_dlt-original-value-truncated"  # original value size in bytes (UTF-8 digits)
 
 
 class OrderStore:
@@ -202,7 +208,8 @@ class OrderProcessor:
     (default: ``parse_order`` + idempotence check + ``injector.call`` + ``store.add``; may return a
     :class:`HandleResult`, an ``Order``, an order id or None); ``store``; ``breaker``;
     ``clock`` (monotonic seconds), ``wall`` (epoch seconds), ``sleep``: injectable;
-    ``max_poll_records``; ``group_id``/``consumer_id``/``consumer_overrides``.
+    ``max_poll_records``; ``group_id``/``consumer_id``/``consumer_overrides``; ``before_commit()``
+    (called before each loop commit, e.g. to flush events shipped to another process).
     """
 
     def __init__(
@@ -227,6 +234,7 @@ class OrderProcessor:
         producer: Any = None,
         seed: int | None = 0,
         ack_timeout_s: float = 10.0,
+        before_commit: Callable[[], Any] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -252,9 +260,11 @@ class OrderProcessor:
         self._own_producer = producer is None
         self.rng = random.Random(seed)
         self.ack_timeout_s = ack_timeout_s
+        self.before_commit = before_commit
 
         self.consumer: Any = None
         self.error: BaseException | None = None
+        self._watch: BrokerWatch | None = None
         self._lock = threading.RLock()
         self._tracker = DoneTracker()
         self._gate = DueGate()
@@ -394,6 +404,8 @@ class OrderProcessor:
         self.consumer = clients.consumer(self.settings, **(config | self.consumer_overrides))
         listener.consumer = self.consumer
         self.consumer.subscribe(self.topics, listener=listener)
+        # raises BrokerDataLost from the loop if the (embedded) broker restarts empty under us
+        self._watch = BrokerWatch(self.settings.host_port, self.topics, expected=self.settings.topics).start()
         self._running.set()
         self._emit(ConsumerStarted(group_id=self.group_id, topics=tuple(self.topics), mode=self.mode))
         log.info("processor %s started: mode=%s topics=%s group=%s", self.consumer_id, self.mode, self.topics, self.group_id)
@@ -409,6 +421,9 @@ class OrderProcessor:
                     except Exception:
                         pass
                 self.consumer.close(autocommit=False)
+                if isinstance(self.error, BrokerDataLost) and self.error.memory_restart:
+                    # our rejoin left this group stuck on the new, empty broker: clear it
+                    forget_group(self.settings, self.group_id)
         finally:
             self.consumer = None
             with self._lock:
@@ -461,6 +476,8 @@ class OrderProcessor:
 
     def _step(self) -> None:
         consumer = self.consumer
+        if self._watch is not None:
+            self._watch.check(getattr(consumer, "_cluster", None))  # cached metadata: no network call
         now = self.clock()
         with self._lock:
             released = self._gate.release_due(consumer, now, keep_paused=self._breaker_paused)
@@ -490,6 +507,14 @@ class OrderProcessor:
             offsets = self._tracker.pending(consumer.assignment())
         if not offsets:
             return
+        if self.before_commit is not None:
+            # e.g. flush the events shipped to another process: once the offset is committed, a
+            # SIGKILL must not be able to erase the record's Processed / SentToDLT event
+            try:
+                self.before_commit()
+            except Exception as exc:  # noqa: BLE001 - no commit this round: the records stay pending
+                log.warning("before_commit failed (%r): commit postponed", exc)
+                return
         try:
             consumer.commit(offsets)
         except KafkaError as exc:
@@ -667,10 +692,15 @@ class OrderProcessor:
     def _to_dlt(self, tp: Any, record: Any, error: BaseException, retry_count: int,
                 original: SourceCoords | None, coords: dict[str, Any]) -> None:
         source = original or record
-        dlt, md = publish_to_dlt(
-            self.producer, self.settings.dlt_topic, source if original else record, error,
-            group_id=self.group_id, retry_count=retry_count, timeout_s=self.ack_timeout_s, now=self.wall(),
-        )
+        try:
+            dlt, md = publish_to_dlt(
+                self.producer, self.settings.dlt_topic, source, error,
+                group_id=self.group_id, retry_count=retry_count, timeout_s=self.ack_timeout_s, now=self.wall(),
+            )
+        except DltPublishError as exc:
+            if not isinstance(exc.__cause__, MessageSizeTooLargeError):
+                raise
+            dlt, md = self._to_dlt_truncated(source, error, retry_count)
         order_id = None
         try:
             order_id = parse_order(record.value).order_id
@@ -685,6 +715,45 @@ class OrderProcessor:
             retry_count, dlt.envelope.error_message,
         )
         self._done(tp, record.offset)
+
+    def _to_dlt_truncated(self, source: Any, error: BaseException, retry_count: int) -> tuple[Any, Any]:
+        """The DLT record of a value too large for the DLT (a ~1 MB poison payload becomes 1.3 MB of
+        base64 in the envelope): keep the first bytes that fit, say so in the envelope
+        (``originalValueTruncated``, ``originalValueBytes``) and in a header. The full value stays
+        in the source topic at the envelope's original coordinates. Without this the record could
+        never leave its partition: every restart would fail on it again."""
+        src = SourceCoords.of(source)
+        value = src.value or b""
+        try:
+            value.decode("utf-8")
+            text = True
+        except UnicodeDecodeError:
+            text = False
+        budget = min(len(value), DLT_RECORD_BUDGET // 2)
+        while True:
+            cut = value[:budget]
+            if text:  # never cut inside a character
+                cut = cut.decode("utf-8", errors="ignore").encode("utf-8")
+            dlt = build_dlt_record(dataclasses.replace(src, value=cut), error, group_id=self.group_id,
+                                   retry_count=retry_count, now=self.wall())
+            envelope = json.loads(dlt.value)
+            envelope.update(originalValueTruncated=True, originalValueBytes=len(value))
+            payload = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            headers = dlt.headers + [(H_VALUE_TRUNCATED, str(len(value)).encode())]
+            size = len(payload) + len(dlt.key or b"") + sum(len(k) + len(v) for k, v in headers)
+            if size <= DLT_RECORD_BUDGET or budget == 0:
+                break
+            budget //= 2
+        try:
+            md = self.producer.send(self.settings.dlt_topic, value=payload, key=dlt.key, headers=headers).get(
+                timeout=self.ack_timeout_s)
+        except Exception as exc:
+            raise DltPublishError(f"could not write to DLT {self.settings.dlt_topic!r} for {src.topic}-"
+                                  f"{src.partition}@{src.offset} (value truncated): {exc!r}") from exc
+        log.warning("value of %s-%d@%d is %d bytes, too large for the DLT: its first %d bytes are kept there "
+                    "(the full value stays in the source topic)", src.topic, src.partition, src.offset,
+                    len(value), len(cut))
+        return dataclasses.replace(dlt, value=payload, headers=headers), md
 
 
 def _fields(event: Event) -> dict[str, Any]:

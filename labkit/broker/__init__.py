@@ -12,14 +12,24 @@ Readiness is always a real Kafka Metadata round trip before a deadline, never a 
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from labkit.broker import embedded, jvm, state
 from labkit.broker.errors import BrokerError
 from labkit.broker.probe import probe, wait_until_ready
+from labkit.broker.watch import BrokerDataLost, BrokerIdentity, forget_group, identity
 from labkit.settings import Settings, load
 
-__all__ = ["BrokerError", "BrokerInfo", "ENGINES", "up", "down", "status", "ready", "ensure", "reset"]
+__all__ = ["BrokerError", "BrokerDataLost", "BrokerInfo", "ENGINES", "up", "down", "status", "ready", "ensure",
+           "reset"]
+
+# The broker process this Python process last saw on each port (through up() / ensure()): a notebook
+# kernel outlives the embedded broker, and must be told when the broker it used came back empty.
+_seen: dict[int, BrokerIdentity] = {}
+_restarts: dict[int, str] = {}  # port -> why its data is gone; cleared by ensure() once topics exist again
 
 ENGINES = ("auto", "embedded", "kafka", "external")
 _STARTERS = {embedded.ENGINE: embedded, jvm.ENGINE: jvm}
@@ -36,6 +46,7 @@ class BrokerInfo:
     log: str | None = None
     started: bool = False
     note: str = ""
+    restarted: bool = False  # memory-only broker replaced since this process last saw it: data lost
 
     def __str__(self) -> str:
         who = f"pid {self.pid}" if self.pid else "not started by labkit"
@@ -73,13 +84,19 @@ def up(engine: str = "auto", port: int | None = None, settings: Settings | None 
                     f"a {record.engine} broker (pid {record.pid}) already runs on port {port}; "
                     f"stop it first (labkit broker down --port {port}) or use another --port"
                 )
-            return BrokerInfo(record.engine, record.address, record.pid, record.log, note="reused")
+            return _seen_now(port, BrokerInfo(record.engine, record.address, record.pid, record.log, note="reused"))
     note = ""
     if record and not record.alive():
         state.forget(port)
         note = f"cleaned a stale record: the {record.engine} broker pid {record.pid} had died"
 
     found = probe(host, port)
+    deadline = time.monotonic() + 2.0
+    while found.state == "foreign" and time.monotonic() < deadline:
+        # right after a broker on this port stopped, one connection can still be accepted and reset
+        # (measured: the next probe, 0.1 ms later, finds the port closed): only a lasting answer counts
+        time.sleep(0.05)
+        found = probe(host, port)
     if found.ok:
         if engine == "auto":
             return BrokerInfo("external", f"{host}:{port}", note="a Kafka broker already answers there; using it")
@@ -96,7 +113,23 @@ def up(engine: str = "auto", port: int | None = None, settings: Settings | None 
     chosen = embedded if engine == "auto" else _STARTERS[engine]
     record = chosen.start(host, port, timeout_s or DEFAULT_TIMEOUT_S[chosen.ENGINE])
     state.save(record)
-    return BrokerInfo(record.engine, record.address, record.pid, record.log, started=True, note=note)
+    return _seen_now(port, BrokerInfo(record.engine, record.address, record.pid, record.log, started=True, note=note))
+
+
+def _seen_now(port: int, info: BrokerInfo) -> BrokerInfo:
+    """Remember the broker process on ``port``; flag ``restarted`` when a memory-only broker replaced
+    the one this process used before (its topics, records, offsets and groups are gone)."""
+    before, now = _seen.get(port), identity(("", port))
+    if now is None:
+        return info
+    _seen[port] = now
+    if before is not None and not before.same_process(now) and "embedded" in (before.engine, now.engine):
+        _restarts[port] = (f"the embedded broker restarted since this process last used it (pid {before.pid} -> "
+                           f"{now.pid}) and lost its data (it keeps everything in memory)")
+    lost = _restarts.get(port)
+    if lost is None:
+        return info
+    return dataclasses.replace(info, restarted=True, note="; ".join(n for n in (info.note, lost) if n))
 
 
 def _external(host: str, port: int, timeout_s: float) -> BrokerInfo:
@@ -151,7 +184,17 @@ def status(settings: Settings | None = None, port: int | None = None) -> dict:
     answer = probe(host, port)
     info = {"address": f"{host}:{port}", "answers": answer.ok, "engine": None, "pid": None, "log": None}
     if record and record.alive():
-        info.update(engine=record.engine, pid=record.pid, log=record.log, state="running" if answer.ok else "starting")
+        info.update(engine=record.engine, pid=record.pid, log=record.log, state="running" if answer.ok else "starting",
+                    started=datetime.fromtimestamp(record.started_at, UTC).isoformat(timespec="seconds"),
+                    data="in memory: lost when the broker stops or restarts" if record.engine == embedded.ENGINE
+                    else f"on disk: {jvm.home(port) / 'data'}")
+        before = _seen.get(port)
+        if before is not None and before.engine == embedded.ENGINE and not before.same_process(
+                BrokerIdentity(record.engine, record.pid, record.started_at)):
+            info["note"] = (f"restarted since this process last used it (pid {before.pid} -> {record.pid}): "
+                            "its data is gone; run broker.ensure() to create the course topics again")
+        elif port in _restarts:
+            info["note"] = f"{_restarts[port]}; run broker.ensure() to create the course topics again"
     elif record:
         info.update(engine=record.engine, pid=record.pid, state="stale: its process died")
     else:
@@ -174,11 +217,36 @@ def reset(settings: Settings | None = None, port: int | None = None) -> str:
 
 def ensure(settings: Settings | None = None, topics: bool = True, engine: str = "auto") -> BrokerInfo:
     """For notebooks: make sure a broker answers (starting the embedded one if needed) and the course
-    topics exist. Prints one line; idempotent, so every notebook can call it in its Setup cell."""
+    topics exist. Idempotent, so every notebook can call it in its Setup cell.
+
+    When the embedded broker restarted since this process last used it (memory only: everything is
+    gone), the returned info has ``restarted=True`` and says so; topics a client re-created meanwhile
+    with the broker's default partition count are replaced by the course's."""
     settings = settings or load()
     info = up(engine, settings=settings)
     if topics:
         from labkit import topics as topics_module
 
-        topics_module.create(settings)
+        try:
+            result = topics_module.create(settings)
+        except topics_module.TopicError as exc:
+            if info.engine != embedded.ENGINE:
+                raise
+            if not info.restarted:
+                raise topics_module.TopicError(
+                    f"{exc} On the embedded broker this usually means it restarted (it keeps everything in "
+                    "memory) and a client re-created the topic with the broker's default partition count.") from exc
+            counts = topics_module.partition_counts(settings, [t for t in settings.topics
+                                                               if t in topics_module.list_topics(settings)])
+            wrong = [t for t, n in settings.topics.items() if t in counts and counts[t] != n]
+            topics_module.delete(settings, wrong)
+            result = topics_module.create(settings)
+            info = dataclasses.replace(info, note=f"{info.note}; replaced {', '.join(wrong)} (re-created by a "
+                                                  "client with the broker's default partition count)")
+        if info.restarted:
+            _restarts.pop(settings.host_port[1], None)
+            forget_group(settings, settings.group_id)  # consumers that ran across the restart left it stuck
+            info = dataclasses.replace(info, note=f"{info.note}; created the course topics again "
+                                                  f"({', '.join(result)}): produce the orders again and restart "
+                                                  "running consumers")
     return info

@@ -1,0 +1,45 @@
+"""The CI chaos run (the short twin of ``benchmarks/chaos.py``): 600 orders, 1 % poison, 5 % transient
+failures, 3 consumer processes, two SIGKILLs with restarts then a consumer added (and one stopped)
+while the orders flow - nothing lost.
+
+Per configuration ~15-20 s on the embedded broker, ~20-30 s on Apache Kafka (6 s sessions).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit.chaos import ChaosConfig, run_chaos, session_for
+from labkit.events import EventLog
+
+from tests.integration.conftest import ENGINE
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.mark.parametrize("mode", ["pause", "topic"])
+def test_chaos_nothing_lost(settings, mode, tmp_path):
+    session_ms, heartbeat_ms = session_for(ENGINE)
+    settings = settings.replace(session_timeout_ms=session_ms, heartbeat_interval_ms=heartbeat_ms,
+                                max_poll_interval_ms=max(10_000, session_ms))
+    config = ChaosConfig(orders=600, mode=mode, duration_s=10.0, kill_every_s=(2.0, 2.5), max_kills=2,
+                         settle_timeout_s=60.0, seed=7)
+    events = EventLog()
+    report = run_chaos(settings, config, engine=ENGINE, events=events, log=print, log_dir=tmp_path / "consumers")
+
+    assert report.error is None, report.summary()
+    assert report.kills == 2 and report.adds >= 1, report.summary()  # then scaling: add one, stop one
+    assert report.settled, report.summary()
+    assert report.lost == [], report.summary()
+    assert report.poison == 6 and report.poison_not_in_dlt == [], report.summary()
+    assert report.without_reason == [], report.summary()
+    assert report.uncommitted == {}, report.summary()
+    assert report.ok, report.summary()
+    # the failure injector was really on, and every DLT record is explained by its cause
+    assert report.retries > 0, report.summary()
+    assert set(report.dlt_reasons) <= {"MalformedPayloadException", "MaxRetriesExceededException"}, report.dlt_reasons
+    assert report.dlt_reasons.get("MalformedPayloadException") == report.poison, report.dlt_reasons
+    # every SIGKILLed instance was replaced by a fresh one that joined and consumed
+    assert {e.consumer for e in events.of("ConsumerStopped") if e.reason == "killed"}, report.actions
+    started = {e.consumer for e in events.of("ConsumerStarted")}
+    assert len(started) == config.consumers + report.kills + report.adds, (started, report.actions)
