@@ -3,7 +3,7 @@
     python benchmarks/rebalance_latency.py [--runs 5] [--engines embedded,kafka] [--no-strategies]
 
 Per run, in a fresh group with the course's settings (session 6000 ms, heartbeat 2000 ms):
-2 consumers (3/3) -> a 3rd joins (2/2/2) -> it leaves with SIGTERM (3/3) -> one is SIGKILLed (6).
+1 consumer, then 2 (3/3) -> a 3rd joins (2/2/2) -> it leaves with SIGTERM (3/3) -> one is SIGKILLed (6).
 
 * **join**: from the joiner's ``ConsumerStarted`` event to every partition owned again;
 * **clean leave**: from SIGTERM to the survivors owning every partition;
@@ -29,7 +29,7 @@ from labkit import broker, topics  # noqa: E402
 from labkit.events import EventLog  # noqa: E402
 from labkit.group import ConsumerGroup  # noqa: E402
 from labkit.settings import load  # noqa: E402
-from labkit.strategies import compare  # noqa: E402
+from labkit.strategies import compare, short_session  # noqa: E402
 from labkit.timeline import Timeline  # noqa: E402
 
 
@@ -43,7 +43,9 @@ def one_run(settings, k: int) -> dict[str, float]:
     events = EventLog()
     st = settings.replace(group_id=f"{settings.group_id}-bench{k}")
     with ConsumerGroup(st, events=events, http=False) as group:
-        group.start(2)
+        group.start(1)  # then a second one (see ConsumerGroup.start)
+        group.wait_for_assignment([6], 60)
+        group.add()
         group.wait_for_assignment([3, 3], 60)
         third = group.add()
         group.wait_for_assignment([2, 2, 2], 60)
@@ -86,7 +88,7 @@ def main() -> int:
                 latency_rows.append((engine, label, fmt([r[f"{key}_s"] for r in runs]),
                                      fmt([r[f"{key}_gap_s"] for r in runs])))
             if not args.no_strategies:
-                strategy_tables[engine] = compare(settings, leave=True)
+                strategy_tables[engine] = (short_session(settings), compare(settings, leave=True))
         finally:
             if info.started:
                 broker.down(settings=settings)
@@ -97,8 +99,9 @@ def main() -> int:
     print("|---|---|---|---|")
     for row in latency_rows:
         print("| " + " | ".join(row) + " |")
-    for engine, df in strategy_tables.items():
-        print(f"\n### Stop-the-world gap per assignment strategy ({engine}; 2 -> 3 consumers, then the 3rd leaves)\n")
+    for engine, ((session_ms, heartbeat_ms), df) in strategy_tables.items():
+        print(f"\n### Stop-the-world gap per assignment strategy ({engine}, session {session_ms} ms / heartbeat "
+              f"{heartbeat_ms} ms; 2 -> 3 consumers, then the 3rd leaves; one run)\n")
         print("| strategy | protocol | join: moved / paused | join: max gap (s) | join: settled (s) "
               "| leave: moved / paused | leave: max gap (s) | after join |")
         print("|---|---|---|---|---|---|---|---|")

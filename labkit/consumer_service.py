@@ -78,7 +78,13 @@ def bind_http(handler: type[BaseHTTPRequestHandler], port: int, host: str = "127
 
 class EventPublisher:
     """Ships events to the events topic from its own thread (the rebalance events are emitted on
-    kafka-python's IO thread, which must never block on another client)."""
+    kafka-python's IO thread, which must never block on another client).
+
+    :meth:`flush` waits until every event emitted so far is acknowledged by the broker. The
+    processor calls it before each offset commit (``before_commit``): once an offset is committed
+    the record is never delivered again, so its ``Processed`` / ``SentToDLT`` event must already be
+    safe in the events topic - a SIGKILL right after the commit must not erase it from the ledger.
+    """
 
     def __init__(self, settings: Settings, name: str, run_id: str | None = None) -> None:
         from labkit import clients
@@ -87,10 +93,14 @@ class EventPublisher:
         self.producer = clients.producer(settings)
         self.sent = self.failed = 0
         self._queue: queue.Queue = queue.Queue()
+        self._pending = 0  # emitted, not yet handed to the producer
+        self._idle = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="labkit-event-publisher", daemon=True)
         self._thread.start()
 
     def __call__(self, event: Any) -> None:
+        with self._idle:
+            self._pending += 1
         self._queue.put(event)
 
     def _run(self) -> None:
@@ -107,6 +117,22 @@ class EventPublisher:
             except Exception as exc:  # the events topic is an observer: never break the consumer
                 self.failed += 1
                 log.warning("could not publish event %s: %r", event.kind, exc)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.notify_all()
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Block until every event emitted so far is acknowledged (raises on timeout)."""
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self._pending} events not yet handed to the producer")
+                self._idle.wait(left)
+        self.producer.flush(timeout=max(0.1, deadline - time.monotonic()))
 
     def close(self, timeout_s: float = 5.0) -> None:
         self._queue.put(None)
@@ -122,7 +148,7 @@ class ConsumerService:
 
     def __init__(self, settings: Settings, name: str, *, mode: str = "pause", assignor: str | None = None,
                  group_instance_id: str | None = None, injector: Any = None, http_port: int | None = DEFAULT_HTTP_PORT,
-                 publish_events: bool = True, run_id: str | None = None) -> None:
+                 publish_events: bool = True, run_id: str | None = None, max_poll_records: int | None = None) -> None:
         from labkit.events import EventLog
         from labkit.processor import OrderProcessor
 
@@ -139,11 +165,13 @@ class ConsumerService:
         if group_instance_id:
             overrides["group_instance_id"] = group_instance_id
         self.injector = injector
-        self.processor = OrderProcessor(settings, mode=mode, injector=injector, events=self.events,
-                                        consumer_id=name, consumer_overrides=overrides)
         self.publisher = EventPublisher(settings, name, run_id) if publish_events else None
+        extra: dict[str, Any] = {"max_poll_records": max_poll_records} if max_poll_records else {}
         if self.publisher is not None:
             self.events.subscribe(self.publisher)
+            extra["before_commit"] = self.publisher.flush  # events safe before the offset moves
+        self.processor = OrderProcessor(settings, mode=mode, injector=injector, events=self.events,
+                                        consumer_id=name, consumer_overrides=overrides, **extra)
         self.server = bind_http(self._handler(), http_port) if http_port is not None else None
         self.http_port = self.server.server_address[1] if self.server else None
 
@@ -239,6 +267,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-s", type=float, default=0.0,
                    help="every order takes this long (a slow handler: try it above max.poll.interval.ms)")
     p.add_argument("--seed", type=int, default=0, help="seed of the failure draws")
+    p.add_argument("--max-poll-records", type=int, default=None,
+                   help="most records one poll() returns (default 100); x latency must stay under max.poll.interval.ms")
     p.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
                    help=f"GET /health and /stats (default {DEFAULT_HTTP_PORT}; next free port if taken)")
     p.add_argument("--no-http", action="store_true", help="no HTTP endpoint")
@@ -315,7 +345,8 @@ def cmd_consumer(args: argparse.Namespace) -> int:
     service = ConsumerService(settings, name, mode=args.mode, assignor=args.assignor,
                               group_instance_id=args.group_instance_id, injector=injector,
                               http_port=None if args.no_http else args.http_port,
-                              publish_events=not args.no_events, run_id=args.run_id)
+                              publish_events=not args.no_events, run_id=args.run_id,
+                              max_poll_records=args.max_poll_records)
 
     def on_signal(signum: int, frame: Any) -> None:
         log.info("consumer %s got %s: committing and leaving the group", name, signal.Signals(signum).name)

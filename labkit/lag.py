@@ -57,10 +57,18 @@ def group_state(settings: Settings | None = None, group_id: str | None = None,
         admin = clients.admin(settings, bootstrap_timeout_ms=bounded, request_timeout_ms=bounded)
     except _UNREACHABLE as exc:
         raise _no_broker(settings, exc) from exc
+    deadline = time.monotonic() + timeout_s
     try:
-        raw = admin.describe_groups([group_id]).get(group_id, {})
-    except KafkaError as exc:
-        raise OffsetsError(f"could not describe group {group_id!r}: {exc}") from exc
+        while True:
+            try:
+                raw = admin.describe_groups([group_id]).get(group_id, {})
+                break
+            except KafkaError as exc:
+                # a fresh Apache Kafka answers COORDINATOR_NOT_AVAILABLE (retriable) until its
+                # __consumer_offsets topic exists: wait for it within the timeout
+                if not getattr(exc, "retriable", False) or time.monotonic() >= deadline:
+                    raise OffsetsError(f"could not describe group {group_id!r}: {exc}") from exc
+                time.sleep(0.2)
     finally:
         admin.close()
     members = []

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["backoff_curves", "planned_vs_actual", "rebalance_gantt", "dlt_over_time", "dlt_by_reason",
            "lag_over_time", "throughput"]
@@ -128,16 +129,17 @@ def planned_vs_actual(events_frame: pd.DataFrame, ax: Any = None) -> Figure:
 
 def rebalance_gantt(events_frame: pd.DataFrame, ax: Any = None, topic: str | None = None) -> Figure:
     """One lane per consumer; inside it one thin bar per partition while the consumer owns it
-    (colour = partition); markers for join / clean leave / crash; red shading while at least one
-    partition has **no owner** (the stop-the-world pause of each rebalance), labelled with its
-    longest gap."""
+    (colour = partition); markers for join / clean leave / crash; a bottom lane ``no owner`` with a
+    hatched bar per partition while nobody owns it (eager strategies: all of them at every
+    rebalance; cooperative: only the ones that move); red shading while at least one partition has
+    no owner (the pause of each rebalance), labelled with its trigger and longest gap."""
     from labkit.timeline import Timeline
 
     title = "Consumer group: who owns which partition"
     tl = Timeline(events_frame)
     iv, marks, gaps = tl.intervals(), tl.markers(), tl.gaps()
     consumers = sorted(set(iv["consumer"]) | set(marks["consumer"]))
-    fig, ax = _axes(ax, (10, 1.2 + 1.0 * max(2, len(consumers))))
+    fig, ax = _axes(ax, (10, 2.0 + 1.0 * max(2, len(consumers))))
     if not consumers:
         return _empty(ax, title, "no consumer events yet")
     if topic is not None:
@@ -152,20 +154,32 @@ def rebalance_gantt(events_frame: pd.DataFrame, ax: Any = None, topic: str | Non
 
     # shaded no-owner periods, one per rebalance; labels skipped where they would collide
     span_s = max(t_end - t0, 1e-9)
-    last_label_x = -math.inf
-    for k, (number, g) in enumerate(gaps.groupby("rebalance")):
+    last_label_x = [-math.inf, -math.inf]  # two label rows, so close rebalances both get a label
+    for number, g in gaps.groupby("rebalance"):
         start = float(g["unowned_from"].min()) - t0
         end = float(g["unowned_to"].max() if g["unowned_to"].notna().all() else t_end) - t0
         ax.axvspan(start, end, color="tab:red", alpha=0.10, lw=0)
         longest = g["gap_s"].max()
         x = (start + end) / 2
-        if x - last_label_x < 0.09 * span_s:
+        row = 0 if x - last_label_x[0] >= x - last_label_x[1] else 1
+        if x - last_label_x[row] < 0.16 * span_s:
             continue
-        last_label_x = x
+        last_label_x[row] = x
         label = f"#{number} {g['trigger'].iloc[0]}\nmax gap {longest:.1f}s" if pd.notna(longest) \
             else f"#{number} {g['trigger'].iloc[0]}\n(no owner since)"
-        ax.text(x, len(consumers) - 0.45 + 0.3 * (k % 2), label, ha="center", va="bottom",
+        ha = "left" if x < 0.08 * span_s else "right" if x > 0.92 * span_s else "center"
+        x = max(start, 0.0) if ha == "left" else end if ha == "right" else x
+        ax.text(x, len(consumers) - 0.45 + 0.3 * row, label, ha=ha, va="bottom",
                 fontsize="x-small", color="darkred", clip_on=True)
+
+    # the "no owner" lane: one hatched bar per partition while it had no owner
+    for row in gaps.itertuples(index=False):
+        start = row.unowned_from - t0
+        end = (t_end if pd.isna(row.unowned_to) else row.unowned_to) - t0
+        y0 = -1 - lane_h / 2 + slot[(row.topic, row.partition)] * row_h
+        color = colors(slot[(row.topic, row.partition)] % colors.N)
+        ax.broken_barh([(start, max(end - start, 1e-3))], (y0, row_h * 0.9), facecolor=color, alpha=0.45,
+                       edgecolor="darkred", hatch="////", lw=0.3)
 
     for row in iv.itertuples(index=False):
         y0 = lane[row.consumer] - lane_h / 2 + slot[(row.topic, row.partition)] * row_h
@@ -181,8 +195,10 @@ def rebalance_gantt(events_frame: pd.DataFrame, ax: Any = None, topic: str | Non
         ax.scatter([m.ts - t0], [lane[m.consumer] + lane_h / 2 + 0.08], marker=shape, color=color, s=70,
                    zorder=5, edgecolors="black", linewidths=0.5)
 
-    ax.set_yticks(range(len(consumers)), consumers)
-    ax.set_ylim(-0.6, len(consumers) + 0.45)
+    ax.set_yticks(range(-1, len(consumers)), ["no owner"] + consumers)
+    ax.get_yticklabels()[0].set_color("darkred")
+    ax.axhline(-0.5, color="gray", lw=0.8)
+    ax.set_ylim(-1.6, len(consumers) + 0.45)
     ax.set_xlim(0, max(t_end - t0, 1e-3) * 1.02)
     ax.set_xlabel("time since the first event (s)")
     ax.set_ylabel("consumer")
@@ -222,6 +238,7 @@ def dlt_over_time(events_frame: pd.DataFrame, ax: Any = None) -> Figure:
             label=f"total ({len(df)})")
     ax.set_xlabel("time since the first event (s)")
     ax.set_ylabel("records in the DLT (cumulative)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="upper left")
@@ -248,6 +265,7 @@ def dlt_by_reason(data: pd.Series | pd.DataFrame, ax: Any = None) -> Figure:
     ax.set_ylabel("reason (errorType)")
     ax.set_title(f"{title} ({int(counts.sum())} total)")
     ax.set_xlim(0, float(counts.max()) * 1.15 + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, axis="x", alpha=0.3)
     return fig
 
@@ -274,6 +292,7 @@ def lag_over_time(sampler_frame: pd.DataFrame, ax: Any = None) -> Figure:
     ax.set_ylabel("lag (records not yet committed)")
     ax.set_title(f"{title} (max total {int(total.max())}, last {int(total.iloc[-1])})")
     ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return fig

@@ -44,22 +44,24 @@ from labkit.consumer_service import ASSIGNORS
 from labkit.events import EventLog
 from labkit.group import ConsumerGroup
 from labkit.settings import Settings
-from labkit.timeline import Timeline
+from labkit.timeline import Timeline, rebalance_figures
 
-__all__ = ["STRATEGIES", "PROTOCOL", "compare", "run_scenario", "short_session", "embedded_broker"]
+__all__ = ["STRATEGIES", "PROTOCOL", "compare", "run_scenario", "short_session", "embedded_broker",
+           "static_restart"]
 
 STRATEGIES = ASSIGNORS
 PROTOCOL = {"range": "eager", "roundrobin": "eager", "sticky": "eager", "cooperative-sticky": "cooperative"}
 
 
 def _step(tl: Timeline, trigger: str) -> dict[str, Any]:
-    """Figures of the rebalance triggered by ``trigger`` (``"join consumer-3"``)."""
+    """Figures of the rebalance triggered by ``trigger`` (``"join consumer-3"``), each partition
+    counted once (:func:`labkit.timeline.rebalance_figures`)."""
     gaps = tl.gaps()
     g = gaps[gaps["trigger"] == trigger]
-    if g.empty:
-        return {"moved": 0, "paused": 0, "max_gap_s": 0.0, "pause_s": 0.0, "settled_s": float("nan")}
-    return {"moved": int(g["moved"].sum()), "paused": int(len(g)), "max_gap_s": float(g["gap_s"].max()),
-            "pause_s": float(g["gap_s"].sum()), "settled_s": float(g["unowned_to"].max() - g["trigger_ts"].iloc[0])}
+    f = rebalance_figures(g)
+    settled = f["settled_ts"] - g["trigger_ts"].iloc[0] if not g.empty else float("nan")
+    return {"moved": f["partitions_moved"], "paused": f["partitions_paused"], "max_gap_s": round(f["max_gap_s"], 2),
+            "pause_s": round(f["pause_s"], 2), "settled_s": round(settled, 2)}
 
 
 def _fmt(assignment: dict[str, tuple]) -> str:
@@ -87,8 +89,8 @@ def short_session(settings: Settings) -> tuple[int, int]:
 def run_scenario(settings: Settings, strategy: str, leave: bool = False, processes: bool = False,
                  session_timeout_ms: int | None = None, heartbeat_interval_ms: int | None = None,
                  step_timeout_s: float = 40.0, events: EventLog | None = None) -> dict[str, Any]:
-    """2 consumers, then a 3rd joins (then leaves if ``leave``), under one strategy, in a fresh
-    group. Returns one row of :func:`compare` plus the run's ``events``. Sessions default to
+    """2 consumers (started one after the other), then a 3rd joins (then leaves if ``leave``),
+    under one strategy, in a fresh group. Returns one row of :func:`compare` plus the run's ``events``. Sessions default to
     :func:`short_session`."""
     events = events if events is not None else EventLog()
     if session_timeout_ms is None:
@@ -100,7 +102,11 @@ def run_scenario(settings: Settings, strategy: str, leave: bool = False, process
     with ConsumerGroup(run_settings, assignor=strategy, events=events, processes=processes, http=False,
                        session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat_interval_ms) as group:
         t0 = time.monotonic()
-        group.start(2)
+        # one member first, then the second: two members joining a new group at once can leave
+        # one of them hung in kafka-python 3.0.12 (see ConsumerGroup.start)
+        group.start(1)
+        group.wait_for_assignment([settings.orders_partitions], step_timeout_s)
+        group.add()
         group.wait_for_assignment([3, 3], step_timeout_s)
         before = group.assignment()
         third = group.add()
@@ -137,3 +143,39 @@ def compare(settings: Settings, strategies: tuple[str, ...] = STRATEGIES, leave:
         if logs is not None:
             logs[r["strategy"]] = events
     return pd.DataFrame(rows)
+
+
+def static_restart(settings: Settings, session_timeout_ms: int = 15_000, heartbeat_interval_ms: int = 3_000,
+                   timeout_s: float = 40.0, events: EventLog | None = None) -> dict[str, Any]:
+    """Static membership (KIP-345) on a real group: two members with ``group_instance_id``
+    (``consumer-1``, ``consumer-2``); consumer-2 is stopped and started again well within
+    ``session_timeout_ms``. A static member sends no LeaveGroup on close, so the broker keeps its
+    place: when it comes back with the same id it gets its partitions back **without a rebalance**.
+
+    Returns ``before`` / ``after`` (consumer-2's partitions), ``restart_s`` (stop -> partitions
+    back), ``others_rebalanced`` (consumer-1's assign / revoke / lost events during the restart:
+    ``[]`` when static membership works) and ``events``. Apache Kafka only: the embedded broker does
+    not implement it (it rebalances anyway, or never gives the partitions back -
+    ``reference/tansu-compat.md``)."""
+    events = events if events is not None else EventLog()
+    group_id = f"{settings.group_id}-static-{uuid.uuid4().hex[:6]}"
+    with ConsumerGroup(settings.replace(group_id=group_id), events=events, static=True, http=False,
+                       session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat_interval_ms) as group:
+        group.add()  # consumer-1 first: the group leader, it stays up
+        group.wait_for_assignment([settings.orders_partitions], timeout_s)
+        group.add()
+        before = group.wait_for_assignment(lambda a: len(a) == 2 and all(a.values())
+                                           and len({tp for p in a.values() for tp in p}) == settings.orders_partitions,
+                                           timeout_s)
+        mark = len(events)
+        t0 = time.monotonic()
+        group.stop("consumer-2")
+        group.add("consumer-2")  # the same group_instance_id
+        group.wait_for(lambda a: a.get("consumer-2") == before["consumer-2"], timeout_s,
+                       "consumer-2 back with its partitions")
+        restart_s = time.monotonic() - t0
+        after = group.assignment().get("consumer-2", ())
+        others = [f"{e.kind} {[p for _, p in e.partitions]}" for e in events.events[mark:]
+                  if e.consumer == "consumer-1" and e.kind in ("PartitionsAssigned", "PartitionsRevoked", "PartitionsLost")]
+    return {"before": [p for _, p in before["consumer-2"]], "after": [p for _, p in after],
+            "restart_s": round(restart_s, 1), "others_rebalanced": others, "events": events}

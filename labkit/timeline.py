@@ -18,8 +18,16 @@ consumer still "owns" its partitions in the broker's eyes until it is evicted, b
 processes them: the timeline counts them as unowned from the kill.
 
 A gap belongs to the latest trigger (join / leave / crash / lost) at or before its start, except
-the gaps a leaving consumer opens itself: its final revoke is logged just *before* its stop event
-(within ``tolerance_s``, 0.5 s), so they belong to its leave.
+the gaps a leaving consumer opens itself: ``close()`` revokes its partitions *before* it sends
+LeaveGroup, closes its connections and its DLT producer, and only then is the stop event logged.
+That final revoke - the consumer's last ownership event before a clean stop, at most
+``tolerance_s`` (10 s) earlier - belongs to its leave, however long the close took (under load it
+can take seconds; a fixed half-second window used to hand those gaps to the previous rebalance).
+
+Per rebalance, a partition counts once: ``partitions_paused`` is the number of partitions that
+had no owner at some point, ``partitions_moved`` the number whose owner after the rebalance
+differs from the one before it (a partition that went through a second gap in the same rebalance,
+or came back to its owner, is not a move).
 
 >>> from labkit.events import ConsumerStarted, PartitionsAssigned
 >>> tl = Timeline([ConsumerStarted(ts=0.0, consumer="c1"),
@@ -38,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Timeline", "assignment_from_events", "MARKER_KINDS"]
+__all__ = ["Timeline", "assignment_from_events", "rebalance_figures", "explain", "MARKER_KINDS"]
 
 _OWNERSHIP_KINDS = {"ConsumerStarted", "ConsumerStopped", "PartitionsAssigned", "PartitionsRevoked",
                     "PartitionsLost"}
@@ -49,7 +57,7 @@ MARKER_COLUMNS = ["ts", "consumer", "marker", "detail"]
 GAP_COLUMNS = ["rebalance", "trigger", "trigger_ts", "topic", "partition", "prev_owner", "new_owner",
                "moved", "unowned_from", "unowned_to", "gap_s"]
 SUMMARY_COLUMNS = ["rebalance", "trigger", "trigger_ts", "partitions_moved", "partitions_paused",
-                   "max_gap_s", "settled_ts"]
+                   "max_gap_s", "pause_s", "settled_ts"]
 
 
 def _rows(source: Any) -> list[dict[str, Any]]:
@@ -92,7 +100,7 @@ def _marker(row: dict[str, Any]) -> tuple[str, str] | None:
 class Timeline:
     """Ownership intervals, markers and no-owner gaps of one group run (see the module doc)."""
 
-    def __init__(self, source: Any, tolerance_s: float = 0.5, end_ts: float | None = None) -> None:
+    def __init__(self, source: Any, tolerance_s: float = 10.0, end_ts: float | None = None) -> None:
         self.tolerance_s = tolerance_s
         self._rows = _rows(source)
         last = self._rows[-1]["ts"] if self._rows else 0.0
@@ -111,25 +119,38 @@ class Timeline:
         open_gaps: dict[tuple[str, int], dict[str, Any]] = {}
         gaps: list[dict[str, Any]] = []
         owner_of: dict[tuple[str, int], str | None] = {}
-        last_assigned: dict[str, float] = {}
 
         def owners(tp):
             return [c for c, s in owned.items() if tp in s and c in alive]
 
-        def release(consumer, tps, ts, why):
+        def release(consumer, tps, ts, why, n):
             for tp in sorted(tps & owned.get(consumer, set())):
                 owned[consumer].discard(tp)
                 start = since.pop((consumer, tp), ts)
                 intervals.append({"consumer": consumer, "topic": tp[0], "partition": tp[1], "start": start,
                                   "end": ts, "end_reason": why})
                 if not owners(tp) and tp not in open_gaps:
-                    open_gaps[tp] = {"from": ts, "prev": consumer}
+                    open_gaps[tp] = {"from": ts, "prev": consumer, "opened_by": n}
 
-        for row in self._rows:
+        # a clean stop's final revoke: the consumer's last ownership event before the stop
+        final_revoke: dict[int, int] = {}  # row number of the revoke -> row number of the stop
+        last_event: dict[str, int] = {}
+        for n, row in enumerate(self._rows):
+            previous = last_event.get(row["consumer"])
+            if (row["kind"] == "ConsumerStopped" and row["reason"] != "killed" and previous is not None
+                    and self._rows[previous]["kind"] == "PartitionsRevoked"
+                    and row["ts"] - self._rows[previous]["ts"] <= self.tolerance_s):
+                final_revoke[previous] = n
+            if row["kind"] != "ConsumerStarted":
+                last_event[row["consumer"]] = n
+
+        trigger_of_row: dict[int, int] = {}
+        for n, row in enumerate(self._rows):
             kind, ts, consumer, parts = row["kind"], row["ts"], row["consumer"], set(row["partitions"])
             mark = _marker(row)
             if mark is not None:
                 markers.append({"ts": ts, "consumer": consumer, "marker": mark[0], "detail": mark[1]})
+                trigger_of_row[n] = len(triggers)
                 triggers.append({"ts": ts, "label": f"{mark[0]} {consumer}", "consumer": consumer,
                                  "kind": mark[0]})
             if kind == "ConsumerStarted":
@@ -137,26 +158,26 @@ class Timeline:
                 owned.setdefault(consumer, set())
             elif kind == "PartitionsAssigned":
                 alive.add(consumer)
-                last_assigned[consumer] = ts
                 mine = owned.setdefault(consumer, set())
                 for tp in sorted(parts - mine):
                     mine.add(tp)
                     since[(consumer, tp)] = ts
                     gap = open_gaps.pop(tp, None)
                     if tp not in owner_of and gap is None:  # first owner ever: time to first assignment
-                        gap = {"from": None, "prev": None}
+                        gap = {"from": None, "prev": None, "opened_by": None}
                     if gap is not None:
                         gaps.append({"topic": tp[0], "partition": tp[1], "prev_owner": gap["prev"],
-                                     "new_owner": consumer, "unowned_from": gap["from"], "unowned_to": ts})
+                                     "new_owner": consumer, "unowned_from": gap["from"], "unowned_to": ts,
+                                     "_opened_by": gap["opened_by"]})
                     owner_of[tp] = consumer
             elif kind == "PartitionsRevoked":
-                release(consumer, parts, ts, "revoked")
+                release(consumer, parts, ts, "revoked", n)
             elif kind == "PartitionsLost":
-                release(consumer, parts, ts, "lost")
+                release(consumer, parts, ts, "lost", n)
             elif kind == "ConsumerStopped":
                 why = "crash" if row["reason"] == "killed" else "left"
                 alive.discard(consumer)
-                release(consumer, set(owned.get(consumer, set())), ts, why)
+                release(consumer, set(owned.get(consumer, set())), ts, why, n)
                 # a killed consumer's partitions are unowned from the kill on
                 for tp in list(owned.get(consumer, ())):
                     owned[consumer].discard(tp)
@@ -166,21 +187,21 @@ class Timeline:
                               "end": None, "end_reason": "owned"})
         for tp, gap in open_gaps.items():  # still unowned at the end
             gaps.append({"topic": tp[0], "partition": tp[1], "prev_owner": gap["prev"], "new_owner": None,
-                         "unowned_from": gap["from"], "unowned_to": None})
+                         "unowned_from": gap["from"], "unowned_to": None, "_opened_by": gap["opened_by"]})
 
         # attribute each gap to the latest trigger at or before its start; a leaving consumer's
-        # own final revoke comes just *before* its stop event: that gap belongs to its leave
+        # own final revoke comes *before* its stop event: that gap belongs to its leave
         for gap in gaps:
+            opened_by = gap.pop("_opened_by")
+            if opened_by in final_revoke:
+                gap["_trigger"] = trigger_of_row[final_revoke[opened_by]]
+                continue
             start = gap["unowned_from"] if gap["unowned_from"] is not None else gap["unowned_to"]
             chosen = None
             for k, trig in enumerate(triggers):
-                if trig["ts"] <= start:
-                    chosen = k
-                elif (trig["consumer"] == gap["prev_owner"] and trig["kind"] in ("leave", "stopped")
-                      and trig["ts"] <= start + self.tolerance_s
-                      and last_assigned.get(trig["consumer"], -math.inf) < start):
-                    chosen = k
+                if trig["ts"] > start:
                     break
+                chosen = k
             gap["_trigger"] = chosen
             if gap["unowned_from"] is None:  # first assignment: unowned since the trigger
                 gap["unowned_from"] = triggers[chosen]["ts"] if chosen is not None else gap["unowned_to"]
@@ -222,18 +243,27 @@ class Timeline:
         return df.sort_values(["rebalance", "topic", "partition", "unowned_from"], ignore_index=True)
 
     def summary(self) -> pd.DataFrame:
-        """One row per rebalance: trigger, partitions moved, partitions paused (had a gap at all),
-        max gap (s) and when the last partition got its owner back (``settled_ts``)."""
+        """One row per rebalance: trigger, partitions moved (owner after != owner before), partitions
+        paused (had no owner at some point), max gap (s), partition-seconds without an owner
+        (``pause_s``) and when the last partition got its owner back (``settled_ts``)."""
         gaps = self.gaps()
         rows = []
         for number, g in gaps.groupby("rebalance", sort=True):
-            rows.append({
-                "rebalance": int(number), "trigger": g["trigger"].iloc[0], "trigger_ts": g["trigger_ts"].iloc[0],
-                "partitions_moved": int(g["moved"].sum()), "partitions_paused": int(len(g)),
-                "max_gap_s": float(g["gap_s"].max()) if g["gap_s"].notna().any() else math.nan,
-                "settled_ts": float(g["unowned_to"].max()) if g["unowned_to"].notna().all() else math.nan,
-            })
+            rows.append({"rebalance": int(number), "trigger": g["trigger"].iloc[0],
+                         "trigger_ts": g["trigger_ts"].iloc[0]} | rebalance_figures(g))
         return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+    def report(self) -> pd.DataFrame:
+        """:meth:`summary` for reading, one row per rebalance: ``trigger``, ``at_s`` (seconds since
+        the first event), ``moved`` / ``paused`` (partitions), ``max_gap_s`` and ``settled_s``
+        (trigger -> every partition owned again), rounded."""
+        s = self.summary()
+        t0 = self._rows[0]["ts"] if self._rows else 0.0
+        out = pd.DataFrame({
+            "rebalance": s["rebalance"], "trigger": s["trigger"], "at_s": (s["trigger_ts"] - t0).round(1),
+            "moved": s["partitions_moved"], "paused": s["partitions_paused"],
+            "max_gap_s": s["max_gap_s"].round(2), "settled_s": (s["settled_ts"] - s["trigger_ts"]).round(2)})
+        return out.set_index("rebalance")
 
     def totals(self) -> dict[str, Any]:
         """Whole-run figures: rebalances, partitions moved, max gap (s)."""
@@ -242,6 +272,38 @@ class Timeline:
                 "max_gap_s": float(s["max_gap_s"].max()) if len(s) else 0.0}
 
 
+def rebalance_figures(gaps: pd.DataFrame) -> dict[str, Any]:
+    """Figures of one rebalance from its rows of :meth:`Timeline.gaps`, each partition counted once:
+    ``partitions_moved`` (owner before its first gap != owner after its last one),
+    ``partitions_paused``, ``max_gap_s``, ``pause_s`` (gap seconds summed) and ``settled_ts``."""
+    if gaps.empty:
+        return {"partitions_moved": 0, "partitions_paused": 0, "max_gap_s": 0.0, "pause_s": 0.0,
+                "settled_ts": math.nan}
+    moved = 0
+    for _, g in gaps.sort_values("unowned_from").groupby(["topic", "partition"], sort=False):
+        before, after = g["prev_owner"].iloc[0], g["new_owner"].iloc[-1]
+        moved += bool(isinstance(before, str) and isinstance(after, str) and before != after)
+    return {"partitions_moved": moved, "partitions_paused": int(gaps.groupby(["topic", "partition"]).ngroups),
+            "max_gap_s": float(gaps["gap_s"].max()) if gaps["gap_s"].notna().any() else math.nan,
+            "pause_s": float(gaps["gap_s"].sum()),
+            "settled_ts": float(gaps["unowned_to"].max()) if gaps["unowned_to"].notna().all() else math.nan}
+
+
 def assignment_from_events(events: Iterable[Any]) -> dict[str, tuple[tuple[str, int], ...]]:
     """The current assignment ``{consumer: partitions}`` of the live consumers, from the events."""
     return Timeline(events).assignment()
+
+
+def explain(source: Any) -> str:
+    """The ownership events, then the gaps table, as text with times relative to the first event
+    (what a failing test prints, and a quick look at a run in a notebook)."""
+    rows = _rows(source)
+    if not rows:
+        return "(no ownership events)"
+    t0 = rows[0]["ts"]
+    lines = [f"{r['ts'] - t0:8.3f}  {r['consumer']:<12} {r['kind']:<19} {[p for _, p in r['partitions']]}"
+             + (f" {r['reason']}" if r["reason"] else "") for r in rows]
+    gaps = Timeline(source).gaps().drop(columns=["topic"])
+    for col in ("trigger_ts", "unowned_from", "unowned_to"):
+        gaps[col] = gaps[col] - t0
+    return "\n".join(lines) + "\n" + gaps.round(3).to_string(index=False)

@@ -29,7 +29,9 @@ def run(broker_settings, tmp_path_factory):
     try:
         with LagSampler(settings, interval_s=0.3) as sampler, \
                 ConsumerGroup(settings, events=events, processes=False, fail_first=1) as group:
-            group.start(2)
+            group.start(1)  # then a second one: see ConsumerGroup.start
+            group.wait_for_assignment([settings.orders_partitions], timeout_s=30)
+            group.add()
             group.wait_for_assignment([3, 3], timeout_s=30)
             ids = produce_orders(settings, 40, events, prefix="ORD-P")
             bad = [Order(f"ORD-BAD{i}", -i) for i in range(1, 5)]
@@ -68,7 +70,8 @@ def test_planned_vs_actual(run):
 
 def test_rebalance_gantt(run):
     fig = plots.rebalance_gantt(run["events"].frame())
-    assert {t.get_text() for t in fig.axes[0].get_yticklabels()} == {"consumer-1", "consumer-2", "consumer-3"}
+    lanes = {t.get_text() for t in fig.axes[0].get_yticklabels()}
+    assert lanes == {"consumer-1", "consumer-2", "consumer-3", "no owner"}  # one lane each + the no-owner lane
     _check(fig, run["out"] / "rebalance_gantt.png")
 
 

@@ -128,3 +128,70 @@ def test_from_a_frame_equals_from_events():
 def test_empty_log():
     tl = Timeline([])
     assert tl.gaps().empty and tl.assignment() == {} and tl.totals()["rebalances"] == 0
+
+
+def cooperative_join_then_slow_close(close_s: float):
+    """Cooperative: c joins, a and b each give up one partition (round 1), c gets them (round 2);
+    then the group is closed one by one, each close() revoking ``close_s`` before its stop event."""
+    return [
+        ConsumerStarted(ts=0.0, consumer="a"), ConsumerStarted(ts=0.0, consumer="b"),
+        PartitionsAssigned(ts=1.0, consumer="a", partitions=P(0, 2, 4)),
+        PartitionsAssigned(ts=1.0, consumer="b", partitions=P(1, 3, 5)),
+        ConsumerStarted(ts=2.0, consumer="c"),
+        PartitionsRevoked(ts=3.0, consumer="a", partitions=P(4)),
+        PartitionsRevoked(ts=3.0, consumer="b", partitions=P(5)),
+        PartitionsAssigned(ts=5.0, consumer="c", partitions=P(4, 5)),
+        PartitionsRevoked(ts=6.0, consumer="a", partitions=P(0, 2)),  # a.close(): revoke first...
+        ConsumerStopped(ts=6.0 + close_s, consumer="a"),  # ...LeaveGroup, connections, producer: then the event
+        PartitionsRevoked(ts=6.1 + close_s, consumer="b", partitions=P(1, 3)),
+        ConsumerStopped(ts=6.1 + 2 * close_s, consumer="b"),
+        PartitionsRevoked(ts=6.2 + 2 * close_s, consumer="c", partitions=P(4, 5)),
+        ConsumerStopped(ts=6.2 + 3 * close_s, consumer="c"),
+    ]
+
+
+@pytest.mark.parametrize("close_s", [0.01, 0.8, 4.0])
+def test_a_slow_close_belongs_to_the_leave_not_to_the_previous_rebalance(close_s):
+    # a loaded machine can take seconds between close()'s revoke and the stop event; the revoked
+    # partitions must not be counted as paused by the join that came before
+    summary = Timeline(cooperative_join_then_slow_close(close_s)).summary().set_index("trigger")
+    join = summary.loc["join c"]
+    assert (join["partitions_moved"], join["partitions_paused"]) == (2, 2)
+    assert summary.loc["leave a", "partitions_paused"] == 2 and summary.loc["leave a", "partitions_moved"] == 0
+    # round 1's revoke of the cooperative join is not a's *final* revoke: it stays with the join
+    assert set(summary.index) == {"join b", "join c", "leave a", "leave b", "leave c"}
+
+
+def test_a_partition_counts_once_per_rebalance():
+    """Crash seen on the embedded broker: the survivor is first given the other half (the dead
+    member is still in the group), then everything once the dead member is evicted."""
+    events = [
+        ConsumerStarted(ts=0.0, consumer="c1"), ConsumerStarted(ts=0.0, consumer="c2"),
+        PartitionsAssigned(ts=1.0, consumer="c1", partitions=P(0, 1, 2)),
+        PartitionsAssigned(ts=1.0, consumer="c2", partitions=P(3, 4, 5)),
+        ConsumerStopped(ts=5.0, consumer="c2", reason="killed"),
+        PartitionsRevoked(ts=11.0, consumer="c1", partitions=P(0, 1, 2)),
+        PartitionsAssigned(ts=12.0, consumer="c1", partitions=P(3, 4, 5)),  # the dead c2 got 0-2
+        PartitionsRevoked(ts=15.0, consumer="c1", partitions=P(3, 4, 5)),
+        PartitionsAssigned(ts=16.0, consumer="c1", partitions=P(0, 1, 2, 3, 4, 5)),
+    ]
+    tl = Timeline(events)
+    crash = tl.summary().set_index("trigger").loc["crash c2"]
+    assert crash["partitions_moved"] == 3 and crash["partitions_paused"] == 6
+    assert crash["max_gap_s"] == pytest.approx(7.0)  # partition 3: from the kill to its first new owner
+    assert len(tl.gaps()[lambda g: g["trigger"] == "crash c2"]) == 9  # 3 partitions had two gaps
+
+
+def test_a_partition_that_comes_back_did_not_move():
+    events = [
+        ConsumerStarted(ts=0.0, consumer="a"), ConsumerStarted(ts=0.0, consumer="b"),
+        PartitionsAssigned(ts=1.0, consumer="a", partitions=P(0)),
+        PartitionsAssigned(ts=1.0, consumer="b", partitions=P(1)),
+        ConsumerStarted(ts=2.0, consumer="c"),
+        PartitionsRevoked(ts=3.0, consumer="a", partitions=P(0)),
+        PartitionsAssigned(ts=4.0, consumer="c", partitions=P(0)),  # round 2 of a cooperative join ...
+        PartitionsRevoked(ts=5.0, consumer="c", partitions=P(0)),
+        PartitionsAssigned(ts=6.0, consumer="a", partitions=P(0)),  # ... overtaken: back to a
+    ]
+    join = Timeline(events).summary().set_index("trigger").loc["join c"]
+    assert (join["partitions_moved"], join["partitions_paused"]) == (0, 1)
