@@ -84,3 +84,17 @@ def test_loaded_solutions_match_their_files(path):
             assert solution.is_file(), f"{path.name}: {solution} does not exist"
             assert body.strip() == solution.read_text().strip(), f"{path.name}: cell differs from {solution.name}"
             assert cell.metadata.get("slideshow", {}).get("slide_type") == "skip", "solutions are hidden in slides"
+
+
+BASH_ONLY = re.compile(r"\{\{?\w+\.\.\w+\}\}?|\[\[ |<\(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_shell_lines_are_plain_sh(path):
+    """IPython runs a ``!`` line with the user's $SHELL, or ``sh`` (dash on Debian) when it is unset, as in CI:
+    bash-only syntax (``{1..5}``, ``[[ ]]``, ``<( )``) belongs in a ``%%bash`` cell."""
+    for cell in _load(path).cells:
+        if cell.cell_type == "code" and not cell.source.startswith("%%bash"):
+            for line in cell.source.splitlines():
+                if line.lstrip().startswith("!"):
+                    assert not BASH_ONLY.search(line), f"{path.name}: bash-only syntax in {line!r}"
