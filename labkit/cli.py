@@ -59,8 +59,9 @@ def cmd_broker_status(args) -> int:
         engine = info["engine"] or "-"
         pid = info["pid"] or "-"
         print(f"{info['address']}: {info['state']} (engine {engine}, pid {pid}, answers {info['answers']})")
-        if info["log"]:
-            print(f"log: {info['log']}")
+        for key in ("log", "data", "note"):
+            if info.get(key):
+                print(f"{key}: {info[key]}")
     return 0 if info["answers"] else 1
 
 
@@ -125,7 +126,11 @@ def cmd_lab(args) -> int:
     info = broker.ensure(settings, engine=args.engine)
     print(info)
     print("topics ready: " + ", ".join(f"{t} ({n})" for t, n in settings.topics.items()))
-    jupyter = shutil.which("jupyter") or str(Path(sys.executable).with_name("jupyter"))
+    # this install's bin first: the kernel's `!labkit ...` and `!jupyter ...` then use it, even from a venv
+    # that was never activated (make lab runs .venv/bin/labkit)
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    jupyter = shutil.which("jupyter", path=path) or "jupyter"
     cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}"]
     if args.no_browser:
         cmd.append("--no-browser")
@@ -133,7 +138,7 @@ def cmd_lab(args) -> int:
     print("starting JupyterLab: " + " ".join(cmd))
     if args.dry_run:
         return 0
-    env = os.environ | {"LABKIT_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+    env = os.environ | {"LABKIT_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "PATH": path}
     return subprocess.call(cmd, env=env)
 
 
