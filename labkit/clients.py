@@ -107,7 +107,7 @@ def _patch_describe_groups() -> None:
 def _patch_join_race() -> None:
     """kafka-python 3.0.12 can leave a consumer in the group with no partitions, for good.
 
-    Measured (about one run in ten on 2 busy cores, Apache Kafka): the first join happens before the
+    Measured (about one run in 30 with both cores busy, Apache Kafka): the first join happens before the
     new topic's metadata is known, so the leader assigns nothing; the metadata update triggers a
     rejoin; ``poll()`` times out while that JoinGroup is in flight; meanwhile the leader's assignment
     makes the metadata snapshots equal, so on the next ``poll()`` ``need_rejoin()`` is False and
