@@ -79,10 +79,12 @@ def test_scale_leave_crash_nothing_lost(settings):
         assert health["status"] == "UP" and len(health["partitions"]) == 2, health
         assert group.stats("consumer-3")["name"] == "consumer-3"
 
-        # clean leave: SIGTERM -> commit + LeaveGroup; the others take over within the bound
+        # clean leave: SIGTERM -> commit + LeaveGroup; the others take over (a deadline, not a speed claim:
+        # the embedded broker holds each rebalance ~session/2 and a busy CI machine may need two rounds;
+        # leave-vs-crash hand-over times are measured in benchmarks/rebalance_latency.py)
         t0 = time.monotonic()
         group.stop("consumer-3")
-        group.wait_for_assignment([3, 3], timeout_s=session_s + LEAVE_MARGIN_S)
+        group.wait_for_assignment([3, 3], timeout_s=2 * session_s + LEAVE_MARGIN_S)
         handover_s = time.monotonic() - t0
         assert "rebalance: revoked" in group.logs("consumer-3") and "rebalance: assigned" in group.logs("consumer-3")
 
