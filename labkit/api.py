@@ -51,7 +51,7 @@ from fastapi.responses import JSONResponse
 from kafka.errors import MessageSizeTooLargeError
 
 from labkit.errors_cli import friendly
-from labkit.events import EventLog, Processed, Produced, RetryScheduled, SentToDLT
+from labkit.events import SERVICE_MAX_EVENTS, EventLog, Produced
 from labkit.injection import FailureInjector
 from labkit.orders import Order
 from labkit.settings import Settings, load
@@ -150,7 +150,7 @@ class OrderService:
         self.settings = settings or load()
         if events is None:
             events = getattr(processor, "events", None)
-        self.events = events if events is not None else EventLog()
+        self.events = events if events is not None else EventLog(max_events=SERVICE_MAX_EVENTS)
         if injector is None:
             injector = getattr(processor, "injector", None)
         self.injector = injector if injector is not None else FailureInjector()
@@ -277,16 +277,7 @@ class OrderService:
         s = self.events.stats()
         ledger = self.events.ledger()
         per: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: {"processed": 0, "retries": 0, "dlt": 0})
-        for e in self.events.of(Processed, RetryScheduled, SentToDLT):
-            if e.topic is None or e.partition is None:
-                continue
-            row = per[(e.topic, e.partition)]
-            if isinstance(e, Processed):
-                row["processed"] += not e.duplicate
-            elif isinstance(e, RetryScheduled):
-                row["retries"] += 1
-            else:
-                row["dlt"] += 1
+        per.update(self.events.partition_counts())
         owned = set(self.processor.assignment) if self.processor is not None else set()
         for tp in owned:
             per[tp]  # noqa: B018 - owned partitions appear even before their first record

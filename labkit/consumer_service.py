@@ -149,13 +149,13 @@ class ConsumerService:
     def __init__(self, settings: Settings, name: str, *, mode: str = "pause", assignor: str | None = None,
                  group_instance_id: str | None = None, injector: Any = None, http_port: int | None = DEFAULT_HTTP_PORT,
                  publish_events: bool = True, run_id: str | None = None, max_poll_records: int | None = None) -> None:
-        from labkit.events import EventLog
+        from labkit.events import SERVICE_MAX_EVENTS, EventLog
         from labkit.processor import OrderProcessor
 
         self.settings, self.name, self.mode = settings, name, mode
         self.assignor = assignor or "default"
         self.group_instance_id = group_instance_id
-        self.events = EventLog()
+        self.events = EventLog(max_events=SERVICE_MAX_EVENTS)  # runs for hours: bounded memory
         self.stop_event = threading.Event()
         self.started = time.time()
         overrides: dict[str, Any] = {}

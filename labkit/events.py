@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -31,8 +31,12 @@ __all__ = [
     "Received", "Processed", "RetryScheduled", "Retried", "SentToDLT", "SentToRetryTopic",
     "Committed", "CommitFailed", "BreakerStateChanged", "ConsumptionPaused", "ConsumptionResumed",
     "Produced", "Replayed",
-    "EVENT_TYPES", "event_from_dict", "EventLog",
+    "EVENT_TYPES", "event_from_dict", "EventLog", "SERVICE_MAX_EVENTS",
 ]  # fmt: skip
+
+# What a long-running service (``labkit api``, ``labkit consumer``) keeps for its views; its
+# figures (stats, ledger) count every event regardless. 100 000 events are a few tens of MB.
+SERVICE_MAX_EVENTS = 100_000
 
 Partitions = tuple[tuple[str, int], ...]
 Offsets = tuple[tuple[str, int, int], ...]
@@ -234,12 +238,17 @@ def partitions_of(tps: Iterable[Any]) -> Partitions:
 
 # --- the log -----------------------------------------------------------------------------------
 
-_TERMINAL = (Processed, SentToDLT)
 _PENDING = (Received, RetryScheduled, Retried, SentToRetryTopic)
 
 
 class EventLog:
     """A thread-safe, append-only list of events with subscribers and pandas views.
+
+    Stats and the ledger are kept **incrementally** as events arrive, so :meth:`stats` costs the
+    same after ten events or ten million (the API answers ``/api/v1/stats`` from it).
+    ``max_events`` bounds the events *kept* for :attr:`events`, :meth:`of` and :meth:`frame`
+    (the newest ones; :attr:`dropped` counts the others) for long-running services; the figures
+    still count every event ever appended. ``None`` (notebooks, tests) keeps everything.
 
     >>> log = EventLog()
     >>> log.append(Processed(consumer="c1", key="ORD-1", order_id="ORD-1"))
@@ -247,17 +256,73 @@ class EventLog:
     1
     """
 
-    def __init__(self, events: Iterable[Event] = ()) -> None:
+    def __init__(self, events: Iterable[Event] = (), max_events: int | None = None) -> None:
+        if max_events is not None and max_events < 1:
+            raise ValueError(f"max_events must be >= 1 or None, got {max_events}")
         self._lock = threading.RLock()
-        self._events: list[Event] = list(events)
-        self._subscribers: list[Callable[[Event], Any]] = []
+        self._events: deque[Event] = deque(maxlen=max_events)
+        self._subscribers: tuple[Callable[[Event], Any], ...] = ()  # replaced, never mutated: read without a copy
+        self._reset()
+        for event in events:
+            self._record(event)
+
+    def _reset(self) -> None:
+        self._events.clear()
+        self.dropped = 0
+        self._kinds: Counter[str] = Counter()
+        self._processed = 0
+        self._duplicates = 0
+        self._retries: Counter[int] = Counter()
+        self._dlt: Counter[str] = Counter()
+        self._status: dict[str, str] = {}  # record id -> processed | dlt | in_flight (its latest state)
+        self._in_flight = 0
+        self._produced: dict[str, None] = {}  # ids of Produced events, in order, once each
+        self._per_partition: dict[tuple[str, int], Counter[str]] = {}
 
     # --- writing ---------------------------------------------------------------------------------
 
+    def _record(self, event: Event) -> None:
+        """Keep the event and update the figures (caller holds the lock)."""
+        if len(self._events) == self._events.maxlen:
+            self.dropped += 1
+        self._events.append(event)
+        self._kinds[event.kind] += 1
+        counted = None
+        if isinstance(event, Processed):
+            if event.duplicate:
+                self._duplicates += 1
+            else:
+                self._processed += 1
+                counted = "processed"
+        elif isinstance(event, RetryScheduled):
+            self._retries[event.attempt] += 1
+            counted = "retries"
+        elif isinstance(event, SentToDLT):
+            self._dlt[event.reason] += 1
+            counted = "dlt"
+        elif isinstance(event, Produced) and event.record_id:
+            self._produced[event.record_id] = None
+        if counted is not None and event.topic is not None and event.partition is not None:
+            self._per_partition.setdefault((event.topic, event.partition), Counter())[counted] += 1
+        rid = event.record_id
+        if rid is None:
+            return
+        old = self._status.get(rid)
+        if isinstance(event, Processed):
+            new = "processed"
+        elif isinstance(event, SentToDLT):
+            new = "dlt"
+        elif isinstance(event, _PENDING) and old not in ("processed", "dlt"):
+            new = "in_flight"
+        else:
+            return
+        self._status[rid] = new
+        self._in_flight += (new == "in_flight") - (old == "in_flight")
+
     def append(self, event: Event) -> None:
         with self._lock:
-            self._events.append(event)
-            subscribers = list(self._subscribers)
+            self._record(event)
+            subscribers = self._subscribers
         for callback in subscribers:  # outside the lock: a slow subscriber must not block writers
             try:
                 callback(event)
@@ -275,18 +340,21 @@ class EventLog:
     def subscribe(self, callback: Callable[[Event], Any]) -> Callable[[], None]:
         """Call ``callback(event)`` on every new event; returns a function that unsubscribes."""
         with self._lock:
-            self._subscribers.append(callback)
+            self._subscribers = (*self._subscribers, callback)
 
         def unsubscribe() -> None:
             with self._lock:
                 if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                    rest = list(self._subscribers)
+                    rest.remove(callback)
+                    self._subscribers = tuple(rest)
 
         return unsubscribe
 
     def clear(self) -> None:
+        """Forget every event and every figure (subscribers stay)."""
         with self._lock:
-            self._events.clear()
+            self._reset()
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -320,47 +388,40 @@ class EventLog:
         return df
 
     def stats(self) -> dict[str, Any]:
-        """Counts derived from the events: processed (first time), duplicates, retries per attempt,
+        """Counts of every event appended: processed (first time), duplicates, retries per attempt,
         DLT per reason, records in flight, commits, rebalances."""
-        events = self.events
-        processed = [e for e in events if isinstance(e, Processed)]
-        retries = Counter(e.attempt for e in events if isinstance(e, RetryScheduled))
-        dlt = Counter(e.reason for e in events if isinstance(e, SentToDLT))
-        status = self._status(events)
-        return {
-            "received": sum(isinstance(e, Received) for e in events),
-            "processed": sum(not e.duplicate for e in processed),
-            "duplicates": sum(e.duplicate for e in processed),
-            "retries": sum(retries.values()),
-            "retries_per_attempt": dict(sorted(retries.items())),
-            "retried": sum(isinstance(e, Retried) for e in events),
-            "dlt": sum(dlt.values()),
-            "dlt_per_reason": dict(dlt),
-            "sent_to_retry_topic": sum(isinstance(e, SentToRetryTopic) for e in events),
-            "in_flight": sum(s == "in_flight" for s in status.values()),
-            "commits": sum(isinstance(e, Committed) for e in events),
-            "commit_failures": sum(isinstance(e, CommitFailed) for e in events),
-            "assigned": sum(isinstance(e, PartitionsAssigned) for e in events),
-            "revoked": sum(isinstance(e, PartitionsRevoked) for e in events),
-            "lost": sum(isinstance(e, PartitionsLost) for e in events),
-            "breaker_changes": sum(isinstance(e, BreakerStateChanged) for e in events),
-        }
+        with self._lock:
+            kinds = self._kinds
+            return {
+                "received": kinds["Received"],
+                "processed": self._processed,
+                "duplicates": self._duplicates,
+                "retries": sum(self._retries.values()),
+                "retries_per_attempt": dict(sorted(self._retries.items())),
+                "retried": kinds["Retried"],
+                "dlt": sum(self._dlt.values()),
+                "dlt_per_reason": dict(self._dlt),
+                "sent_to_retry_topic": kinds["SentToRetryTopic"],
+                "in_flight": self._in_flight,
+                "commits": kinds["Committed"],
+                "commit_failures": kinds["CommitFailed"],
+                "assigned": kinds["PartitionsAssigned"],
+                "revoked": kinds["PartitionsRevoked"],
+                "lost": kinds["PartitionsLost"],
+                "breaker_changes": kinds["BreakerStateChanged"],
+            }
 
-    @staticmethod
-    def _status(events: list[Event]) -> dict[str, str]:
-        """Record id -> its latest state: ``processed``, ``dlt`` or ``in_flight``."""
-        status: dict[str, str] = {}
-        for e in events:
-            rid = e.record_id
-            if rid is None:
-                continue
-            if isinstance(e, Processed):
-                status[rid] = "processed"
-            elif isinstance(e, SentToDLT):
-                status[rid] = "dlt"
-            elif isinstance(e, _PENDING) and status.get(rid) not in ("processed", "dlt"):
-                status[rid] = "in_flight"
-        return status
+    def partition_counts(self) -> dict[tuple[str, int], dict[str, int]]:
+        """``{(topic, partition): {"processed", "retries", "dlt"}}`` over every event appended
+        (processed: first time only; retries: scheduled)."""
+        with self._lock:
+            return {tp: {k: c[k] for k in ("processed", "retries", "dlt")}
+                    for tp, c in sorted(self._per_partition.items())}
+
+    def status(self, record_id: str) -> str | None:
+        """The latest state of one record id: ``processed``, ``dlt``, ``in_flight`` or None (unseen)."""
+        with self._lock:
+            return self._status.get(record_id)
 
     def ledger(self, produced_ids: Iterable[str] | None = None) -> dict[str, Any]:
         """The no-loss check: every produced id is processed, in the DLT, or in flight.
@@ -369,21 +430,18 @@ class EventLog:
         its latest state (an order sent to the DLT then replayed and processed counts as processed).
         ``ok`` is True when ``produced == processed + dlt + in_flight`` and nothing is ``lost``.
         """
-        events = self.events
-        if produced_ids is None:
-            produced_ids = [e.record_id for e in events if isinstance(e, Produced) and e.record_id]
-        produced = list(dict.fromkeys(produced_ids))
-        status = self._status(events)
-        counts = Counter(status.get(i, "lost") for i in produced)
-        lost = [i for i in produced if i not in status]
+        with self._lock:
+            produced = list(self._produced if produced_ids is None else dict.fromkeys(produced_ids))
+            states = [self._status.get(i) for i in produced]
+        counts = Counter(states)
         result = {
             "produced": len(produced),
             "processed": counts["processed"],
             "dlt": counts["dlt"],
             "in_flight": counts["in_flight"],
-            "lost": lost,
-            "in_flight_ids": [i for i in produced if status.get(i) == "in_flight"],
+            "lost": [i for i, state in zip(produced, states) if state is None],
+            "in_flight_ids": [i for i, state in zip(produced, states) if state == "in_flight"],
         }
-        result["ok"] = not lost and result["produced"] == result["processed"] + result["dlt"] + result["in_flight"]
+        result["ok"] = not result["lost"] and result["produced"] == result["processed"] + result["dlt"] + result["in_flight"]
         result["settled"] = result["ok"] and result["in_flight"] == 0
         return result

@@ -138,3 +138,86 @@ def test_failure_injector_switches():
     with pytest.raises(TypeError):
         svc.set(bogus=1)
     assert svc.snapshot()["targets"] == ["ONLY"]
+
+
+# --- incremental stats: the same figures as a full rescan, with or without a bound ------------------
+
+from collections import Counter  # noqa: E402
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from labkit.events import Retried, SentToRetryTopic  # noqa: E402
+
+
+def _rescan(events):
+    """The figures computed the slow, obvious way: a reference for the incremental EventLog."""
+    status = {}
+    for e in events:
+        rid = e.record_id
+        if rid is None:
+            continue
+        if isinstance(e, Processed):
+            status[rid] = "processed"
+        elif isinstance(e, SentToDLT):
+            status[rid] = "dlt"
+        elif isinstance(e, (Received, RetryScheduled, Retried, SentToRetryTopic)) and status.get(rid) not in (
+                "processed", "dlt"):
+            status[rid] = "in_flight"
+    kinds = Counter(e.kind for e in events)
+    return {
+        "received": kinds["Received"],
+        "processed": sum(isinstance(e, Processed) and not e.duplicate for e in events),
+        "duplicates": sum(isinstance(e, Processed) and e.duplicate for e in events),
+        "retries_per_attempt": dict(sorted(Counter(e.attempt for e in events if isinstance(e, RetryScheduled)).items())),
+        "dlt_per_reason": dict(Counter(e.reason for e in events if isinstance(e, SentToDLT))),
+        "in_flight": sum(s == "in_flight" for s in status.values()),
+        "commits": kinds["Committed"],
+    }, status
+
+
+_ids = st.sampled_from(["ORD-1", "ORD-2", "ORD-3", None])
+_event = st.one_of(
+    st.builds(Received, key=_ids),
+    st.builds(Processed, key=_ids, order_id=_ids, duplicate=st.booleans()),
+    st.builds(RetryScheduled, key=_ids, attempt=st.integers(1, 3)),
+    st.builds(Retried, key=_ids),
+    st.builds(SentToDLT, key=_ids, reason=st.sampled_from(["ValidationException", "MalformedPayloadException"])),
+    st.builds(SentToRetryTopic, key=_ids),
+    st.builds(Committed),
+    st.builds(Produced, key=_ids),
+)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(events=st.lists(_event, max_size=40), bound=st.one_of(st.none(), st.integers(1, 10)))
+def test_incremental_stats_equal_a_full_rescan(events, bound):
+    log = EventLog(max_events=bound)
+    for e in events:
+        log.append(e)
+    expected, status = _rescan(events)
+    stats = log.stats()
+    assert {k: stats[k] for k in expected} == expected
+    produced = [e.record_id for e in events if isinstance(e, Produced) and e.record_id]
+    ledger = log.ledger(produced)
+    counts = Counter(status.get(i, "lost") for i in dict.fromkeys(produced))
+    assert (ledger["processed"], ledger["dlt"], ledger["in_flight"], len(ledger["lost"])) == (
+        counts["processed"], counts["dlt"], counts["in_flight"], counts["lost"])
+    assert len(log) == (len(events) if bound is None else min(bound, len(events)))
+    assert log.events == (events if bound is None else events[len(events) - min(bound, len(events)):])
+
+
+def test_a_bounded_log_keeps_the_newest_events_and_exact_figures():
+    log = EventLog(max_events=3)
+    _story(log)
+    assert [e.kind for e in log.events] == ["Processed", "SentToDLT", "Received"]
+    assert log.stats()["processed"] == 2 and log.stats()["dlt"] == 1
+    assert log.ledger()["produced"] == 4  # Produced events are counted even after they scrolled out
+    assert log.dropped == len(_story_events()) - 3
+    log.clear()
+    assert len(log) == 0 and log.stats()["processed"] == 0 and log.dropped == 0
+
+
+def _story_events():
+    log = EventLog()
+    _story(log)
+    return log.events
