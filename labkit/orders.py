@@ -60,23 +60,21 @@ _JSON_KIND = {list: "list", str: "string", int: "number", float: "number", bool:
 
 def _decode(raw: bytes | str) -> Any:
     """Bytes or text -> a JSON value, or :class:`MalformedPayload` saying exactly what is wrong."""
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        data = bytes(raw)
-        if not data.strip():
-            raise MalformedPayload("empty payload")
+    if isinstance(raw, str):
+        text = raw
+    else:
+        data = raw if isinstance(raw, bytes) else bytes(raw)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedPayload(
                 f"payload is not valid UTF-8 (byte 0x{data[exc.start]:02x} at position {exc.start})"
             ) from exc
-    else:
-        text = raw
-        if not text.strip():
-            raise MalformedPayload("empty payload")
     try:
         return json.loads(text)
     except ValueError as exc:  # JSONDecodeError, or an int beyond Python's 4300-digit limit
+        if not text.strip():  # checked only on failure: the valid path is the hot one
+            raise MalformedPayload("empty payload") from None
         raise MalformedPayload(f"payload is not JSON: {exc}") from exc
     except RecursionError as exc:
         raise MalformedPayload("payload is not JSON: nested too deeply") from exc

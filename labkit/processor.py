@@ -20,13 +20,15 @@ Transient failures are retried by the :class:`~labkit.backoff.RetryPolicy` in on
     (``CommitFailedError`` -> a ``CommitFailed`` event) and the records are delivered again,
     and are counted as duplicates. Nothing is lost, but it is not pretty.
 ``pause``
-    blocking but safe: pause the partition, seek back to the failed offset, keep polling (the
-    consumer stays in the group however long the backoff), resume when due. Other partitions keep
-    flowing. Records behind the failed one in the same partition wait (ordering is kept).
+    blocking but safe: pause the partition, keep the failed record (and those fetched behind it)
+    aside, keep polling (the consumer stays in the group however long the backoff), retry when
+    due, then resume. Other partitions keep flowing. Records behind the failed one in the same
+    partition wait (ordering is kept).
 ``topic``
     non-blocking: publish to the retry topic with the retry state in headers, commit, move on
     (:mod:`labkit.retry_topic`). The same consumer reads the retry topic and never processes a
-    record before its due time (pause + seek + resume). Ordering per key is not kept.
+    record before its due time (pause, keep aside, handle when due, resume). Ordering per key is
+    not kept.
 
 A :class:`~labkit.breaker.CircuitBreaker` (optional) counts transient failures: when it opens,
 consumption of every assigned partition pauses (the failed record is put back, no retry spent),
@@ -383,7 +385,9 @@ class OrderProcessor:
 
     def _emit(self, event: Event) -> None:
         if not event.consumer:
-            event = type(event)(**{**_fields(event), "consumer": self.consumer_id})
+            # stamp our id on the fresh, not yet shared event (what the frozen __init__ does
+            # itself): rebuilding it field by field cost a third of the per-record overhead
+            object.__setattr__(event, "consumer", self.consumer_id)
         self.events.append(event)
 
     @property
@@ -447,7 +451,16 @@ class OrderProcessor:
 
     def _forget(self, tps: set[Any], lost: bool) -> None:
         with self._lock:
-            self._gate.drop(tps)
+            back = self._gate.drop(tps)
+        consumer = self.consumer
+        for tp, offset in back.items():
+            # kafka-python keeps the position of a partition it assigns again: put it back on the
+            # first record kept aside, or those records would be skipped
+            try:
+                consumer.seek(tp, offset)
+            except Exception:  # noqa: BLE001 - no longer assigned: its position is gone anyway
+                pass
+        with self._lock:
             self._tracker.drop(tps)
             for key in [k for k in self._retry if k[0] in tps]:
                 del self._retry[key]
@@ -457,8 +470,8 @@ class OrderProcessor:
         """kafka-python 3 keeps the state (position, *paused flag*) of partitions retained across a
         rebalance. Their backoff state was dropped on revoke, so nobody would ever resume them
         (Spring's #2525): resume them here. Their position is the done watermark (every record
-        before it is done: a held partition was seeked back to its failed record), so the failed
-        record is simply delivered again, from retry 0. Fresh partitions start from the committed
+        before it is done: a held partition was put back on its first kept record when revoked), so
+        the failed record is simply delivered again, from retry 0. Fresh partitions start from the committed
         offset. Non-blocking calls only: this runs on the IO thread."""
         consumer = self.consumer
         with self._lock:
@@ -478,28 +491,39 @@ class OrderProcessor:
         consumer = self.consumer
         if self._watch is not None:
             self._watch.check(getattr(consumer, "_cluster", None))  # cached metadata: no network call
-        now = self.clock()
-        with self._lock:
-            released = self._gate.release_due(consumer, now, keep_paused=self._breaker_paused)
-        if released:
-            log.debug("resumed %s (backoff over)", format_partitions(released))
+        if not self._breaker_paused:  # an open breaker keeps held partitions held
+            with self._lock:
+                due = self._gate.take_due(self.clock())
+            for tp, kept in due.items():
+                self._handle_records(tp, kept)
+                with self._lock:
+                    resumable = tp not in self._gate and not self._breaker_paused and tp in consumer.assignment()
+                if resumable:
+                    resume(consumer, [tp])
         self._check_breaker()
         timeout_ms = self.poll_timeout_ms
         next_due = self._gate.next_due()
         if next_due is not None:
             timeout_ms = max(0, min(timeout_ms, int((next_due - self.clock()) * 1000) + 1))
         batch = consumer.poll(timeout_ms=timeout_ms, max_records=self.max_poll_records)
-        assigned = consumer.assignment() if batch else set()
         for tp, records in batch.items():
-            for record in records:
-                if tp not in assigned:
-                    break
-                if self._breaker_paused:
-                    consumer.seek(tp, record.offset)  # put the unhandled rest back
-                    break
-                if not self._handle(tp, record):
-                    break
+            self._handle_records(tp, records)
         self._commit_done()
+
+    def _handle_records(self, tp: Any, records: list[Any]) -> None:
+        """One partition's records, in order, until one must wait: a record held for its backoff
+        (or its due time) keeps the records behind it in the gate, to be handled when due."""
+        consumer = self.consumer
+        if tp not in consumer.assignment():
+            return
+        for i, record in enumerate(records):
+            if self._breaker_paused:
+                consumer.seek(tp, record.offset)  # put the unhandled rest back
+                return
+            if not self._handle(tp, record):
+                with self._lock:
+                    self._gate.keep(tp, records[i + 1:])  # no-op unless the record was held
+                return
 
     def _commit_done(self) -> None:
         consumer = self.consumer
@@ -594,7 +618,7 @@ class OrderProcessor:
                 now_ms = self.wall() * 1000
                 if now_ms < headers.due_ms:  # never before its due time: hold the partition
                     with self._lock:
-                        self._gate.hold(self.consumer, tp, record.offset, self.clock() + (headers.due_ms - now_ms) / 1000)
+                        self._gate.hold(self.consumer, tp, record, self.clock() + (headers.due_ms - now_ms) / 1000)
                     return False
                 attempt = headers.attempt
                 original = headers.source(record)
@@ -661,7 +685,7 @@ class OrderProcessor:
                             attempts=next_attempt, first_failure_wall=first_failure, failed_at=now,
                             planned_s=delay, previous_s=delay, error=describe(exc),
                         )
-                        self._gate.hold(self.consumer, tp, record.offset, now + delay)
+                        self._gate.hold(self.consumer, tp, record, now + delay)
                     return False
                 # topic mode: hand it to the retry topic, then it is done here
                 hdrs, md = publish_to_retry(
@@ -754,10 +778,4 @@ class OrderProcessor:
                     "(the full value stays in the source topic)", src.topic, src.partition, src.offset,
                     len(value), len(cut))
         return dataclasses.replace(dlt, value=payload, headers=headers), md
-
-
-def _fields(event: Event) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(event, f.name) for f in fields(event)}
 

@@ -21,9 +21,9 @@ offset and goes on with the next record: the source partition is never blocked (
 ==============================  ======  ===============================================
 
 The consumer of the retry topic never processes a record before its due time: it **pauses** that
-partition, **seeks back** to the record, keeps polling (so it stays in the group), and resumes when
-due (:class:`DueGate`, also used by the processor's ``pause`` mode). Exhausted -> DLT with
-``retryCount`` and the *original* coordinates.
+partition, keeps the record (and those fetched behind it) aside, keeps polling (so it stays in the
+group), and handles them when due (:class:`DueGate`, also used by the processor's ``pause`` mode).
+Exhausted -> DLT with ``retryCount`` and the *original* coordinates.
 """
 
 from __future__ import annotations
@@ -181,9 +181,10 @@ def resume(consumer: Any, tps: Any) -> None:
     on a later ``poll()`` only when its "next in line" slot is ``None``; after any poll that
     drained its records that slot holds an empty (not ``None``) object, so the parked records can
     stay parked forever, and a partition with parked records is never fetched again: the resumed
-    partition stalls (reproduced with ``max_poll_records=1``). Our backoff always seeks back
-    before pausing, so records parked before the seek are obsolete; dropping them only costs a
-    re-fetch. Uses a private attribute, guarded: without it this is a plain ``resume``.
+    partition stalls (reproduced with ``max_poll_records=1``). Parked records never moved the
+    consumer's position (only records ``poll()`` returns do), so dropping them only costs a
+    re-fetch from the position. Uses a private attribute, guarded: without it this is a plain
+    ``resume``.
     """
     tps = list(tps)
     fetcher = getattr(consumer, "_fetcher", None)
@@ -197,16 +198,21 @@ def resume(consumer: Any, tps: Any) -> None:
 
 
 class DueGate:
-    """Per-partition "not before" times, for pause/seek/resume backoff without sleeping.
+    """Partitions waiting for a "not before" time, with the records they hold: backoff without sleeping.
 
-    ``hold(consumer, tp, offset, due)`` pauses ``tp`` and seeks it back to ``offset``;
-    ``release_due(consumer, now)`` resumes the partitions whose time has come. ``drop(tps)``
-    forgets revoked partitions (a re-assigned partition starts unpaused from its committed offset).
-    ``now`` uses the same clock as ``due`` (the caller's choice: monotonic or epoch).
+    ``hold(consumer, tp, record, due)`` pauses ``tp`` and keeps ``record``; ``keep(tp, records)``
+    adds the records fetched behind it. No seek: the consumer's position stays just after the last
+    kept record and nothing more is fetched for a paused partition, so when the time comes
+    ``take_due(now)`` hands the kept records back, in order, without a re-fetch (a re-fetch waits
+    for the in-flight long poll: up to ``fetch_max_wait_ms`` late). The caller handles them and
+    resumes the partition. ``drop(tps)`` forgets revoked partitions and returns the first kept
+    offset of each, where their position must go back to. ``now`` and ``due`` use the same clock
+    (the caller's choice: monotonic or epoch).
     """
 
     def __init__(self) -> None:
         self._due: dict[Any, float] = {}
+        self._kept: dict[Any, list[Any]] = {}
 
     def __contains__(self, tp: Any) -> bool:
         return tp in self._due
@@ -218,29 +224,39 @@ class DueGate:
     def held(self) -> dict[Any, float]:
         return dict(self._due)
 
-    def hold(self, consumer: Any, tp: Any, offset: int, due: float) -> None:
+    def hold(self, consumer: Any, tp: Any, record: Any, due: float) -> None:
         consumer.pause(tp)
-        consumer.seek(tp, offset)
         self._due[tp] = due
+        self._kept[tp] = [record]
 
-    def release_due(self, consumer: Any, now: float, keep_paused: bool = False) -> list[Any]:
-        """Forget the partitions that are due and resume them (unless ``keep_paused``)."""
+    def keep(self, tp: Any, records: Any) -> None:
+        """Keep ``records`` (fetched behind the held one) for when ``tp`` is due; no-op if not held."""
+        if tp in self._kept:
+            self._kept[tp].extend(records)
+
+    def take_due(self, now: float) -> dict[Any, list[Any]]:
+        """``{tp: kept records}`` of the partitions whose time has come; they are no longer held
+        (still paused: the caller resumes each one once its records are handled)."""
         ready = [tp for tp, due in self._due.items() if due <= now]
+        out = {}
         for tp in ready:
             del self._due[tp]
-        if ready and not keep_paused:
-            assigned = consumer.assignment()
-            resumable = [tp for tp in ready if tp in assigned]
-            if resumable:
-                resume(consumer, resumable)
-        return ready
+            out[tp] = self._kept.pop(tp, [])
+        return out
 
     def next_due(self) -> float | None:
         return min(self._due.values()) if self._due else None
 
-    def drop(self, tps: Any) -> None:
+    def drop(self, tps: Any) -> dict[Any, int]:
+        """Forget ``tps``; returns ``{tp: first kept offset}`` for those that kept records."""
+        back = {}
         for tp in tps:
             self._due.pop(tp, None)
+            kept = self._kept.pop(tp, None)
+            if kept:
+                back[tp] = kept[0].offset
+        return back
 
     def clear(self) -> None:
         self._due.clear()
+        self._kept.clear()

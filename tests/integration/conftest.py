@@ -29,14 +29,15 @@ def wait_until(condition, timeout_s: float = 20.0, what: str = "condition", inte
         time.sleep(interval_s)
 
 
-def produce(settings, records, events: EventLog | None = None, topic: str | None = None):
+def produce(settings, records, events: EventLog | None = None, topic: str | None = None,
+            partition: int | None = None):
     """Send ``(key, value_bytes)`` pairs one by one, each acknowledged; returns the keys."""
     topic = topic or settings.orders_topic
     producer = clients.producer(settings)
     try:
         keys = []
         for key, value in records:
-            md = producer.send(topic, key=key.encode(), value=value).get(timeout=10)
+            md = producer.send(topic, key=key.encode(), value=value, partition=partition).get(timeout=10)
             keys.append(key)
             if events is not None:
                 events.append(Produced(consumer="test-producer", topic=md.topic, partition=md.partition,

@@ -246,6 +246,32 @@ def test_revoke_during_backoff_commits_done_and_resumes(short, events, processor
     assert_ledger(short, events, ids, store)
 
 
+def test_records_kept_behind_a_held_record_survive_a_rebalance(short, events, processors):
+    """The pause mode keeps the records fetched behind a record in backoff (no re-fetch when it is
+    due). If a rebalance revokes that partition and hands it straight back, kafka-python keeps its
+    position, which is past the kept records: the processor must put it back on the held record,
+    or every record behind it would be skipped. A gets partition 0 again (range assignor, "A" < "B")."""
+    store = OrderStore()
+    injector = FailureInjector(fail_first=1, targets={"ORD-P0-1"})
+    policy = RetryPolicy(wait=Fixed(4.0), max_attempts=3)
+    a = processors.new(short, events=events, store=store, injector=injector, policy=policy, consumer_id="A").start()
+    wait_assigned(events, consumer="A")
+    ids = produce(short, [(o.order_id, o.to_json()) for o in sample_orders(8, prefix="ORD-P0-")],
+                  events, partition=0)
+    wait_until(lambda: events.of("RetryScheduled"), 20, "ORD-P0-1 in backoff")
+    assert events.stats()["processed"] == 0, "records behind the held one must wait (ordering)"
+    b = processors.new(short, events=events, store=store, injector=injector, policy=policy, consumer_id="B").start()
+    wait_until(lambda: any(e.consumer == "B" and e.partitions for e in events.of("PartitionsAssigned")), 30,
+               "B assigned")
+    wait_until(settled(events, ids), 30, "every order of partition 0 settled")
+    owner = {e.consumer for e in events.of("Processed") if e.key == "ORD-P0-8"}
+    a.stop()
+    b.stop()
+    assert events.stats()["duplicates"] == 0
+    assert_ledger(short, events, ids, store)
+    assert owner, "ORD-P0-8 was never processed"
+
+
 def test_resumed_partitions_never_stall_with_small_polls(short, events, processors):
     """Regression: with max_poll_records=1, kafka-python 3.0.12 parks fetched records of a paused
     partition and may never fetch it again after resume (see ``labkit.retry_topic.resume``)."""
