@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import struct
@@ -172,6 +173,9 @@ class DltEnvelope:
     consumer_group: str | None
     original_value_encoding: str | None = "utf-8"
     original_key_encoding: str | None = "utf-8"
+    # set only when the value was too large for the DLT: ``original_value`` is then its first bytes
+    original_value_truncated: bool = False
+    original_value_bytes: int | None = None
 
     _WIRE = {
         "original_topic": "originalTopic",
@@ -189,8 +193,14 @@ class DltEnvelope:
         "original_key_encoding": "originalKeyEncoding",
     }
 
+    _TRUNCATION_WIRE = {"original_value_truncated": "originalValueTruncated",
+                        "original_value_bytes": "originalValueBytes"}  # on the wire only when truncated
+
     def to_dict(self) -> dict[str, Any]:
-        return {wire: getattr(self, name) for name, wire in self._WIRE.items()}
+        out = {wire: getattr(self, name) for name, wire in self._WIRE.items()}
+        if self.original_value_truncated:
+            out.update({wire: getattr(self, name) for name, wire in self._TRUNCATION_WIRE.items()})
+        return out
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -203,6 +213,9 @@ class DltEnvelope:
         if values["original_key_encoding"] is None and values["original_key"] is not None:
             values["original_key_encoding"] = "utf-8"
         values["retry_count"] = int(values["retry_count"] or 0)
+        values["original_value_truncated"] = bool(data.get("originalValueTruncated", False))
+        size = data.get("originalValueBytes")
+        values["original_value_bytes"] = int(size) if isinstance(size, (int, float)) else None
         return cls(**values)
 
     @classmethod
@@ -485,8 +498,10 @@ class ReplayReport:
     read: int = 0
     matched: int = 0
     fixed: int = 0
-    skipped: int = 0  # the fix returned None, or the order was already processed
+    skipped: int = 0  # the fix returned None, the order was already processed, or a truncated copy's source is gone
     already_processed: int = 0
+    restored_from_source: int = 0  # truncated DLT copies whose full value was read back from the source topic
+    truncated_unavailable: int = 0  # truncated DLT copies whose source record no longer exists
     republished: int = 0
     failed: int = 0
     dry_run: bool = False
@@ -594,6 +609,20 @@ class DltReprocessor:
                 report.skipped += 1
                 item["action"] = "already processed"
                 continue
+            if entry.envelope.original_value_truncated:
+                whole = self._restore(entry)
+                if whole is None:
+                    env = entry.envelope
+                    report.truncated_unavailable += 1
+                    report.skipped += 1
+                    item["action"] = (f"skipped: the DLT holds only the first bytes of this value and "
+                                      f"{env.original_topic}-{env.original_partition}@{env.original_offset} "
+                                      f"no longer has the original")
+                    log.warning("replay of DLT %s-%d@%d %s", entry.topic, entry.partition, entry.offset, item["action"])
+                    continue
+                entry = whole
+                report.restored_from_source += 1
+                item["value_from"] = "source topic"
             value = entry.envelope.raw_value
             if fix is not None:
                 result = fix(entry)
@@ -634,6 +663,27 @@ class DltReprocessor:
             self._emit(entry, target, md, fix is not None, False)
         log.info("DLT replay%s: %s", " (dry run)" if dry_run else "", report.as_dict())
         return report
+
+    def _restore(self, entry: DltEntry) -> DltEntry | None:
+        """A truncated DLT copy with its full original value, read back from the source topic at the
+        envelope's coordinates; None if that record is gone (retention) or is not the same size."""
+        from labkit.records import record_at
+
+        env = entry.envelope
+        try:
+            record = record_at(self.settings, env.original_topic, env.original_partition, env.original_offset,
+                               timeout_s=self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - unreadable is "unavailable", said in the report
+            log.warning("could not read %s-%d@%d back: %r", env.original_topic, env.original_partition,
+                        env.original_offset, exc)
+            return None
+        value = None if record is None else _as_bytes(record.value)
+        if value is None or (env.original_value_bytes is not None and len(value) != env.original_value_bytes):
+            return None
+        text, encoding = _text_or_b64(value)
+        full = dataclasses.replace(env, original_value=text, original_value_encoding=encoding,
+                                   original_value_truncated=False, original_value_bytes=None)
+        return dataclasses.replace(entry, envelope=full)
 
     def _emit(self, entry: DltEntry, target: str, md: Any, fixed: bool, dry_run: bool) -> None:
         if self.events is None:

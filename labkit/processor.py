@@ -41,7 +41,6 @@ counted as a duplicate (``Processed(duplicate=True)``), never applied twice.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import random
 import threading
@@ -760,9 +759,8 @@ class OrderProcessor:
                 cut = cut.decode("utf-8", errors="ignore").encode("utf-8")
             dlt = build_dlt_record(dataclasses.replace(src, value=cut), error, group_id=self.group_id,
                                    retry_count=retry_count, now=self.wall())
-            envelope = json.loads(dlt.value)
-            envelope.update(originalValueTruncated=True, originalValueBytes=len(value))
-            payload = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            envelope = dataclasses.replace(dlt.envelope, original_value_truncated=True, original_value_bytes=len(value))
+            payload = envelope.to_json()
             headers = dlt.headers + [(H_VALUE_TRUNCATED, str(len(value)).encode())]
             size = len(payload) + len(dlt.key or b"") + sum(len(k) + len(v) for k, v in headers)
             if size <= DLT_RECORD_BUDGET or budget == 0:
@@ -777,5 +775,5 @@ class OrderProcessor:
         log.warning("value of %s-%d@%d is %d bytes, too large for the DLT: its first %d bytes are kept there "
                     "(the full value stays in the source topic)", src.topic, src.partition, src.offset,
                     len(value), len(cut))
-        return dataclasses.replace(dlt, value=payload, headers=headers), md
+        return dataclasses.replace(dlt, value=payload, headers=headers, envelope=envelope), md
 

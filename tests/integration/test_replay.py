@@ -50,3 +50,36 @@ def test_replay_processes_fixed_orders_once(short, events, processors):
     ledger = assert_ledger(short, events, ids, store)
     assert (ledger["processed"], ledger["dlt"]) == (5, 1)
     assert sorted(store.ids()) == sorted(i for i in ids if i != "POISON")
+
+
+def test_replay_of_a_truncated_dlt_copy_uses_the_full_original(short, events, processors):
+    """A ~1 MB poison value only fits the DLT truncated. Replaying that copy would republish a
+    stump: the reprocessor reads the full value back from the source topic at the envelope's
+    coordinates (the fix sees it whole), and skips, saying why, when the source no longer has it."""
+    import dataclasses
+
+    store = OrderStore()
+    p = processors.new(short, events=events, store=store).start()
+    big = b"\xff" * 800_000  # poison (not UTF-8): its DLT copy, base64 in the envelope, would be 1.07 MB
+    ids = produce(short, [("ORD-BIG", big)], events)
+    wait_until(settled(events, ids), 30, "the big order in the DLT")
+    [entry] = read_dlt(short)
+    assert entry.envelope.original_value_truncated and entry.envelope.original_value_bytes == len(big)
+    assert len(entry.envelope.raw_value) < len(big)
+
+    seen = []
+
+    def fix(e):
+        seen.append(len(e.envelope.raw_value))
+        return Order("ORD-BIG", 1)
+
+    with DltReprocessor(short, events=events) as rp:
+        report = rp.replay(fix=fix)
+        assert (report.republished, report.restored_from_source) == (1, 1) and seen == [len(big)]
+        wait_until(lambda: "ORD-BIG" in store, 30, "the fixed big order processed")
+        gone = dataclasses.replace(entry, envelope=dataclasses.replace(entry.envelope, original_offset=10_000))
+        skipped = rp.replay(entries=[gone], fix=fix)
+        assert (skipped.republished, skipped.skipped, skipped.truncated_unavailable) == (0, 1, 1)
+        assert "no longer" in skipped.items[0]["action"]
+    assert store.get("ORD-BIG").amount == 1
+    p.stop()

@@ -66,6 +66,19 @@ def test_envelope_fields_and_round_trip():
     assert env.raw_value == SRC.value and env.raw_key == SRC.key
 
 
+def test_truncation_fields_only_on_the_wire_when_truncated():
+    import dataclasses
+
+    rec = build_dlt_record(SRC, raised(ValidationError("Invalid amount -50")), group_id="g", retry_count=0,
+                           now=1_700_000_000.5)
+    assert "originalValueTruncated" not in json.loads(rec.value)  # the module's envelope, unchanged
+    cut = dataclasses.replace(rec.envelope, original_value="{\"orderId\"", original_value_truncated=True,
+                              original_value_bytes=len(SRC.value))
+    data = json.loads(cut.to_json())
+    assert data["originalValueTruncated"] is True and data["originalValueBytes"] == len(SRC.value)
+    assert DltEnvelope.from_json(cut.to_json()) == cut
+
+
 def test_poison_bytes_survive_exactly():
     for raw in (b"\xff\xfe\x00\x81", b"", b"not json", bytes(range(256))):
         src = SourceCoords("orders", 0, 1, None, raw)
