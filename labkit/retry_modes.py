@@ -4,7 +4,7 @@ The module's error-handling pattern waits with ``sleepWithBackoff(retryCount)`` 
 loop. The course's consumer (:class:`~labkit.processor.OrderProcessor`) has three modes:
 
 * ``sleep``: that pattern, ``time.sleep`` between attempts, no ``poll()`` meanwhile;
-* ``pause``: pause the partition, seek back, keep polling, resume when the backoff is over;
+* ``pause``: pause the partition, keep the record aside, keep polling, retry when the backoff is over;
 * ``topic``: hand the record to the retry topic (``orders.retry``) and move on.
 
 :func:`start` runs one mode on its own topics and group (``Settings.with_prefix``), with a short
