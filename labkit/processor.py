@@ -677,25 +677,32 @@ class OrderProcessor:
                     attempt, previous = next_attempt, delay
                     self._emit(Retried(attempt=attempt, planned_delay_s=delay, actual_delay_s=self.clock() - t0, **coords))
                     continue
-                if self.mode == "pause":
-                    now = self.clock()
-                    with self._lock:
-                        self._retry[(tp, record.offset)] = _RetryState(
-                            attempts=next_attempt, first_failure_wall=first_failure, failed_at=now,
-                            planned_s=delay, previous_s=delay, error=describe(exc),
+                if self.mode == "topic":  # hand it to the retry topic, then it is done here
+                    try:
+                        hdrs, md = publish_to_retry(
+                            self.producer, self.settings.retry_topic, record, exc,
+                            attempt=next_attempt, delay_s=delay, first_failure_ms=int(first_failure * 1000),
+                            original=original, now_ms=int(self.wall() * 1000), timeout_s=self.ack_timeout_s,
                         )
-                        self._gate.hold(self.consumer, tp, record, now + delay)
-                    return False
-                # topic mode: hand it to the retry topic, then it is done here
-                hdrs, md = publish_to_retry(
-                    self.producer, self.settings.retry_topic, record, exc,
-                    attempt=next_attempt, delay_s=delay, first_failure_ms=int(first_failure * 1000),
-                    original=original, now_ms=int(self.wall() * 1000), timeout_s=self.ack_timeout_s,
-                )
-                self._emit(SentToRetryTopic(attempt=next_attempt, due_ms=hdrs.due_ms, retry_topic=md.topic,
-                                            retry_partition=md.partition, retry_offset=md.offset, **coords))
-                self._done(tp, record.offset)
-                return True
+                    except MessageSizeTooLargeError:
+                        # its value plus the retry headers exceed the request size: failing here would
+                        # stop the partition for good, so wait in place like the pause mode
+                        log.warning("offset %d of %s-%d (key %s) is too large for the retry topic %s: "
+                                    "retried in place instead (pause mode)", record.offset, record.topic,
+                                    record.partition, key, self.settings.retry_topic)
+                    else:
+                        self._emit(SentToRetryTopic(attempt=next_attempt, due_ms=hdrs.due_ms, retry_topic=md.topic,
+                                                    retry_partition=md.partition, retry_offset=md.offset, **coords))
+                        self._done(tp, record.offset)
+                        return True
+                now = self.clock()  # pause mode: keep it aside (and what is behind it) until due
+                with self._lock:
+                    self._retry[(tp, record.offset)] = _RetryState(
+                        attempts=next_attempt, first_failure_wall=first_failure, failed_at=now,
+                        planned_s=delay, previous_s=delay, error=describe(exc),
+                    )
+                    self._gate.hold(self.consumer, tp, record, now + delay)
+                return False
             else:
                 if breaker is not None and not result.duplicate:
                     breaker.record_success()

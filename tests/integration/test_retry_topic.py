@@ -64,3 +64,28 @@ def test_retry_headers_round_trip():
     assert raw["labkit-retry-attempt"] == b"\x00\x00\x00\x02"
     assert raw["retry_topic-attempts"] == b"\x00\x00\x00\x03"
     assert raw["labkit-retry-due-ms"] == (2000).to_bytes(8, "big")
+
+
+def test_a_record_too_large_for_the_retry_topic_is_retried_in_place(short, events, processors):
+    """An order that just fits a 1 MiB request fails transiently; its retry copy (same value plus
+    the retry headers) does not fit. Crashing would stop the partition for good (every restart
+    fails on it again): the processor retries it in place, as the pause mode does, and says so."""
+    import json
+
+    from conftest import produce
+
+    store = OrderStore()
+    injector = FailureInjector(fail_first=1, targets={"ORD-HUGE"})
+    policy = RetryPolicy(wait=Exponential(0.2, 2.0, 1.0), max_attempts=3)
+    p = processors.new(short, events=events, store=store, injector=injector, policy=policy, mode="topic").start()
+    head = json.dumps({"orderId": "ORD-HUGE", "amount": 5, "pad": ""}).encode()
+    value = head[:-2] + b"x" * (1_048_576 - 400 - len(head)) + head[-2:]  # fits alone, not with retry headers
+    ids = produce(short, [("ORD-HUGE", value)], events)
+    ids += produce_orders(short, sample_orders(2), events)
+    wait_until(settled(events, ids), 40, "orders settled")
+    p.stop()
+    assert p.error is None
+    assert events.stats()["sent_to_retry_topic"] == 0 and events.stats()["retries"] == 1
+    assert [e.topic for e in events.of("Retried")] == [short.orders_topic]  # retried in place
+    assert "ORD-HUGE" in store
+    assert_ledger(short, events, ids, store)
