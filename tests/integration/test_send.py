@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.checkpoint import read_records
+from labkit.records import topic_records
 from labkit.orders import Order
 from labkit.send import send
 
@@ -16,7 +16,7 @@ def test_send_reports_where_each_record_went_and_they_are_readable_at_once(setti
     assert list(table.columns) == ["key", "topic", "partition", "offset"]
     assert table["key"].tolist()[:2] == ["ORD-1", "RAW"] and table["key"].isna().tolist() == [False, False, True]
     assert set(table["topic"]) == {settings.orders_topic}
-    records = {(r.partition, r.offset): r for r in read_records(settings, settings.orders_topic)}
+    records = {(r.partition, r.offset): r for r in topic_records(settings, settings.orders_topic)}
     for row in table.itertuples():
         assert (row.partition, row.offset) in records
     first = records[(table.loc[0, "partition"], table.loc[0, "offset"])]
