@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -109,7 +110,7 @@ def _configure(host: str, port: int) -> Path:
         done = subprocess.run(
             ["java", "-Xmx256m", f"-Dlog4j2.configurationFile={_resource('log4j2.properties')}",
              "-cp", f"{lib_dir()}/*", "kafka.tools.StorageTool", "format",
-             "--cluster-id", _cluster_id(), "--config", str(config), "--ignore-formatted"],
+             f"--cluster-id={_cluster_id()}", "--config", str(config), "--ignore-formatted"],
             capture_output=True, text=True, timeout=120,
         )
         if done.returncode != 0:
@@ -117,10 +118,15 @@ def _configure(host: str, port: int) -> Path:
     return config
 
 
-def _cluster_id() -> str:
+def _cluster_id(random_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64, never starting with "-" (Kafka's own
+    ``Uuid.randomUuid`` rule: 1 id in 64 would otherwise read as an option to ``kafka-storage``)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(random_uuid().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def controller_port(port: int) -> int | None:
