@@ -26,7 +26,14 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from kafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NotCoordinatorError,
+)
 
 from labkit import clients
 from labkit.settings import Settings, load
@@ -42,6 +49,8 @@ __all__ = [
 ]
 
 _UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError)
+# a fresh Apache Kafka creates its offsets topic on the first FindCoordinator: ready about a second later
+COORDINATOR_NOT_READY = (CoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError)
 
 
 class OffsetsError(RuntimeError):
@@ -178,10 +187,19 @@ def committed_offsets(settings: Settings | None, group_id: str | None = None,
         admin = clients.admin(settings, bootstrap_timeout_ms=bounded, request_timeout_ms=bounded)
     except _UNREACHABLE as exc:
         raise _no_broker(settings, exc) from exc
+    deadline = time.monotonic() + timeout_s
     try:
-        found = admin.list_group_offsets({group_id: None}).get(group_id, {})
-    except KafkaError as exc:
-        raise OffsetsError(f"could not read the offsets of group {group_id!r}: {exc}") from exc
+        while True:
+            try:
+                found = admin.list_group_offsets({group_id: None}).get(group_id, {})
+                break
+            except COORDINATOR_NOT_READY as exc:  # fresh broker: wait for the coordinator, bounded
+                if time.monotonic() + 0.2 > deadline:
+                    raise OffsetsError(f"could not read the offsets of group {group_id!r}: the group "
+                                       f"coordinator was not ready within {timeout_s:g} s ({exc})") from exc
+                time.sleep(0.2)
+            except KafkaError as exc:
+                raise OffsetsError(f"could not read the offsets of group {group_id!r}: {exc}") from exc
     finally:
         admin.close()
     committed = {tp: (om.offset if om.offset is not None and om.offset >= 0 else None)

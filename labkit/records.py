@@ -20,16 +20,14 @@ from typing import Any
 
 import pandas as pd
 from kafka import TopicPartition
-from kafka.errors import CoordinatorLoadInProgressError, CoordinatorNotAvailableError, NotCoordinatorError
 
 from labkit import clients
-from labkit.offsets import OffsetsError, committed_offsets, watermarks
+from labkit.offsets import COORDINATOR_NOT_READY, OffsetsError, committed_offsets, watermarks
 from labkit.settings import Settings, load
 
 __all__ = ["RECORD_COLUMNS", "as_text", "committed_past", "coordinates", "dlt_entry_of", "record_at",
            "topic_frame", "topic_records"]
 
-_COORDINATOR_NOT_READY = (CoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError)
 RECORD_COLUMNS = ["partition", "offset", "timestamp", "key", "value", "headers"]
 
 
@@ -166,7 +164,7 @@ def committed_past(settings: Settings | None, records: Any, group_id: str | None
     try:
         committed = committed_offsets(settings, group_id, timeout_s=timeout_s)
     except OffsetsError as exc:
-        if isinstance(exc.__cause__, _COORDINATOR_NOT_READY):  # a fresh broker: no offsets topic yet
+        if isinstance(exc.__cause__, COORDINATOR_NOT_READY):  # a fresh broker: no offsets topic yet
             return False
         raise
     return all((committed.get(TopicPartition(t, p)) or 0) > o for t, p, o in coords)

@@ -62,6 +62,17 @@ def test_up_ready_round_trip_down_leaves_nothing_behind(own_settings):
     assert state.load(own_settings.host_port[1]) is None
 
 
+def test_a_fresh_broker_answers_committed_offsets_of_a_group_that_never_committed(own_settings):
+    """Apache Kafka creates its offsets topic on the first FindCoordinator and answers "not
+    available" meanwhile: the lag table of a fresh broker must say "nothing committed", not fail."""
+    from labkit.offsets import committed_offsets
+
+    broker.up(ENGINE, settings=own_settings)
+    topics.create(own_settings, {"fresh": 2})
+    assert committed_offsets(own_settings, "never-committed", topics="fresh") == {
+        TopicPartition("fresh", 0): None, TopicPartition("fresh", 1): None}
+
+
 def test_up_twice_reuses_the_running_broker(own_settings):
     first = broker.up(ENGINE, settings=own_settings)
     second = broker.up(ENGINE, settings=own_settings)
