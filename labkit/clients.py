@@ -35,12 +35,17 @@ def _base(settings: Settings) -> dict[str, Any]:
 
 
 def producer(settings: Settings | None = None, **overrides: Any) -> KafkaProducer:
-    """A producer with ``acks=all``, bounded ``max_block_ms`` and no idempotence (see module doc)."""
+    """A producer with ``acks=all``, bounded ``max_block_ms`` and no idempotence (see module doc).
+
+    ``allow_auto_create_topics=False``: a typo in a topic name fails after ``max_block_ms``
+    instead of creating a topic with the broker's default partition count (brokers that honour
+    the flag; the embedded broker creates the topic anyway)."""
     settings = settings or load()
     config = _base(settings) | {
         "client_id": client_id("producer"),
         "acks": "all",
         "enable_idempotence": False,
+        "allow_auto_create_topics": False,
         "retries": 5,
         "linger_ms": 0,
         "max_block_ms": settings.api_timeout_ms,

@@ -174,7 +174,8 @@ def empty_dlt(settings: Settings, invalid: int = 3, timeout_s: float = 40.0) -> 
         end_before = lag_table(settings)["LOG-END-OFFSET"].sum()
         typo_ids = [f"ORD-TYPO-{i}" for i in range(1, invalid + 1)]
         try:
-            _produce_invalid(settings, typo_ids, topic=typo, max_block_ms=3000)
+            # a producer left at the client default (auto-creation allowed): the broker decides
+            _produce_invalid(settings, typo_ids, topic=typo, max_block_ms=3000, allow_auto_create_topics=True)
             ev["typo_result"] = f"{count_records(settings, typo)} record(s) written to the new topic '{typo}'"
         except Exception as exc:  # KafkaTimeoutError: the topic does not exist and is not created
             ev["typo_result"] = f"the producer failed: {type(exc).__name__}: {exc}"

@@ -17,6 +17,7 @@ def test_kafka_is_apache_kafka_41_single_node_kraft_on_host_port_9092():
     # the image formats storage without --standalone: a static quorum is required
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:29093"
     assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == 0
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # as the JVM engine: the course creates its topics
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 1
     assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
 
