@@ -10,7 +10,7 @@ loop. The course's consumer (:class:`~labkit.processor.OrderProcessor`) has thre
 :func:`start` runs one mode on its own topics and group (``Settings.with_prefix``), with a short
 ``max_poll_interval_ms`` and a backoff whose **total** is longer than it, although each single
 wait is shorter (two retries of 1.2 s against 1.5 s). One order, ``ORD-SLOW``, fails twice then
-succeeds; a few others do not fail. :func:`compare` puts the runs side by side.
+succeeds; a few healthy ones are sent while it waits for its first retry. :func:`compare` puts the runs side by side.
 
     >>> runs = [start(settings, mode) for mode in MODES]          # doctest: +SKIP
     >>> wait_all(runs, "assigned")                                # doctest: +SKIP
@@ -69,11 +69,24 @@ class ModeRun:
         """The consumer owns partitions (it joined its group)."""
         return any(e.partitions for e in self.events.of("PartitionsAssigned"))
 
-    def send(self, others: int = 3) -> pd.DataFrame:
-        """Produce the slow order then ``others`` healthy ones (``ORD-OK-1``…); log them as
-        ``Produced`` events so the ledger knows what to expect. Returns where they went."""
+    def send(self, others: int = 3, timeout_s: float = 30.0) -> pd.DataFrame:
+        """Produce the slow order; once its first attempt has failed, ``others`` healthy ones
+        (``ORD-OK-1``…), which therefore arrive while it waits for its retry: what each mode does
+        with them is the point. Logs them as ``Produced`` events so the ledger knows what to
+        expect. Returns where they went."""
+        from labkit.group import wait_until
+
+        sent = [self._produce(Order(self.slow_id, 100))]
+        if self.injector.snapshot()["fail_first"]:
+            wait_until(lambda: any(e.key == self.slow_id for e in self.events.of("RetryScheduled")), timeout_s,
+                       f"{self.slow_id}'s first failure ({self.mode})", describe=self.state)
+        if others:
+            sent.append(self._produce(*sample_orders(others, prefix="ORD-OK-")))
+        return pd.concat(sent, ignore_index=True)
+
+    def _produce(self, *orders: Order) -> pd.DataFrame:
         sent_at = time.time()  # the events' time: the consumer may process a record before send() returns
-        sent = send(self.settings, Order(self.slow_id, 100), *sample_orders(others, prefix="ORD-OK-"))
+        sent = send(self.settings, *orders)
         for row in sent.itertuples():
             self.events.append(Produced(ts=sent_at, consumer="producer", topic=row.topic,
                                         partition=row.partition, offset=row.offset, key=row.key,
