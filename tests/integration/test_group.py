@@ -92,7 +92,10 @@ def test_scale_leave_crash_nothing_lost(settings):
         owned = set(group.assignment()["consumer-2"])
         t0 = time.monotonic()
         group.kill("consumer-2")
-        group.wait_for_assignment({"consumer-1": 6}, timeout_s=session_s + CRASH_MARGIN_S)
+        # eviction after the session, then a rebalance: the embedded broker holds each round ~session/2,
+        # and a busy machine may need a second one (as for the leave above); the floor below is what
+        # tells a crash from a leave, the measured times are in benchmarks/rebalance_latency.py
+        group.wait_for_assignment({"consumer-1": 6}, timeout_s=2 * session_s + CRASH_MARGIN_S)
         crash_s = time.monotonic() - t0
         assert crash_s >= session_s * 0.9, "taken over before the session could expire?"
 
