@@ -287,35 +287,33 @@ class EventLog:
             self.dropped += 1
         self._events.append(event)
         self._kinds[event.kind] += 1
-        counted = None
+        counted = new = None  # the per-partition figure it counts; the record's new state
         if isinstance(event, Processed):
+            new = "processed"
             if event.duplicate:
                 self._duplicates += 1
             else:
                 self._processed += 1
                 counted = "processed"
-        elif isinstance(event, RetryScheduled):
-            self._retries[event.attempt] += 1
-            counted = "retries"
         elif isinstance(event, SentToDLT):
             self._dlt[event.reason] += 1
-            counted = "dlt"
-        elif isinstance(event, Produced) and event.record_id:
-            self._produced[event.record_id] = None
+            counted = new = "dlt"
+        elif isinstance(event, Produced):
+            if event.record_id:
+                self._produced[event.record_id] = None
+        elif isinstance(event, _PENDING):
+            new = "in_flight"
+            if isinstance(event, RetryScheduled):
+                self._retries[event.attempt] += 1
+                counted = "retries"
         if counted is not None and event.topic is not None and event.partition is not None:
             self._per_partition.setdefault((event.topic, event.partition), Counter())[counted] += 1
         rid = event.record_id
-        if rid is None:
+        if new is None or rid is None:
             return
         old = self._status.get(rid)
-        if isinstance(event, Processed):
-            new = "processed"
-        elif isinstance(event, SentToDLT):
-            new = "dlt"
-        elif isinstance(event, _PENDING) and old not in ("processed", "dlt"):
-            new = "in_flight"
-        else:
-            return
+        if new == "in_flight" and old in ("processed", "dlt"):
+            return  # a late step of a record already settled
         self._status[rid] = new
         self._in_flight += (new == "in_flight") - (old == "in_flight")
 

@@ -211,52 +211,44 @@ class DueGate:
     """
 
     def __init__(self) -> None:
-        self._due: dict[Any, float] = {}
-        self._kept: dict[Any, list[Any]] = {}
+        self._held: dict[Any, tuple[float, list[Any]]] = {}  # tp -> (due, kept records)
 
     def __contains__(self, tp: Any) -> bool:
-        return tp in self._due
+        return tp in self._held
 
     def __len__(self) -> int:
-        return len(self._due)
+        return len(self._held)
 
     @property
     def held(self) -> dict[Any, float]:
-        return dict(self._due)
+        return {tp: due for tp, (due, _) in self._held.items()}
 
     def hold(self, consumer: Any, tp: Any, record: Any, due: float) -> None:
         consumer.pause(tp)
-        self._due[tp] = due
-        self._kept[tp] = [record]
+        self._held[tp] = (due, [record])
 
     def keep(self, tp: Any, records: Any) -> None:
         """Keep ``records`` (fetched behind the held one) for when ``tp`` is due; no-op if not held."""
-        if tp in self._kept:
-            self._kept[tp].extend(records)
+        if tp in self._held:
+            self._held[tp][1].extend(records)
 
     def take_due(self, now: float) -> dict[Any, list[Any]]:
         """``{tp: kept records}`` of the partitions whose time has come; they are no longer held
         (still paused: the caller resumes each one once its records are handled)."""
-        ready = [tp for tp, due in self._due.items() if due <= now]
-        out = {}
-        for tp in ready:
-            del self._due[tp]
-            out[tp] = self._kept.pop(tp, [])
-        return out
+        ready = [tp for tp, (due, _) in self._held.items() if due <= now]
+        return {tp: self._held.pop(tp)[1] for tp in ready}
 
     def next_due(self) -> float | None:
-        return min(self._due.values()) if self._due else None
+        return min(due for due, _ in self._held.values()) if self._held else None
 
     def drop(self, tps: Any) -> dict[Any, int]:
         """Forget ``tps``; returns ``{tp: first kept offset}`` for those that kept records."""
         back = {}
         for tp in tps:
-            self._due.pop(tp, None)
-            kept = self._kept.pop(tp, None)
+            _, kept = self._held.pop(tp, (None, None))
             if kept:
                 back[tp] = kept[0].offset
         return back
 
     def clear(self) -> None:
-        self._due.clear()
-        self._kept.clear()
+        self._held.clear()
