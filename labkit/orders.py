@@ -90,7 +90,7 @@ def parse_order(raw: bytes | str | Mapping[str, Any] | Any) -> Order:
     Order(order_id='ORD-1', amount=100, status='PENDING')
     """
     value = _decode(raw) if isinstance(raw, (bytes, bytearray, memoryview, str)) else raw
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # the exact check first: the ABC one is slow
         return validate(value)
     if value is None:
         raise MalformedPayload("payload is a JSON null, expected an object")
