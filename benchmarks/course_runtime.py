@@ -15,6 +15,7 @@ import socket
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -28,6 +29,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def slowest_cell(nb) -> tuple[float, str]:
+    """(seconds, "cell N: first line") of the longest code cell, from nbclient's timing metadata."""
+    best = (0.0, "")
+    for index, cell in enumerate(nb.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type != "code" or "shell.execute_reply" not in timing:
+            continue
+        took = (datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+                - datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))).total_seconds()
+        first = next((line for line in cell.source.splitlines()
+                      if line.strip() and not line.startswith(("#", "import ", "from "))), "")
+        if took > best[0]:
+            best = (took, f"cell {index}: `{first.strip()[:60]}`")
+    return best
 
 
 def main(argv=None) -> int:
@@ -58,7 +75,8 @@ def main(argv=None) -> int:
                 client.execute()
             except CellExecutionError as exc:
                 failed = f"{path.name}: {str(exc)[-1500:]}"
-            rows.append((path.name, time.perf_counter() - t0, sum(c.cell_type == "code" for c in nb.cells)))
+            rows.append((path.name, time.perf_counter() - t0, sum(c.cell_type == "code" for c in nb.cells),
+                         slowest_cell(nb)))
             if failed:
                 break
     finally:
@@ -66,13 +84,13 @@ def main(argv=None) -> int:
             broker.down(settings=settings)
         except broker.BrokerError:
             pass  # 09_checkpoint_and_cleanup stops the broker itself
-    total = sum(s for _, s, _ in rows)
+    total = sum(row[1] for row in rows)
     mode = "real backoffs" if args.slow else "LABKIT_FAST=1"
     print(f"### Course runtime, engine {args.engine}, {mode}, {os.cpu_count()} cores\n")
-    print("| notebook | code cells | time |\n|---|---|---|")
-    for name, seconds, cells in rows:
-        print(f"| {name} | {cells} | {seconds:.1f} s |")
-    print(f"| **total** (+ broker start {broker_s:.1f} s) | | **{total:.1f} s** ({total / 60:.1f} min) |")
+    print("| notebook | code cells | time | slowest cell |\n|---|---|---|---|")
+    for name, seconds, cells, (cell_s, cell) in rows:
+        print(f"| {name} | {cells} | {seconds:.1f} s | {cell_s:.1f} s, {cell.replace('|', '&#124;')} |")
+    print(f"| **total** (+ broker start {broker_s:.1f} s) | | **{total:.1f} s** ({total / 60:.1f} min) | |")
     if failed:
         print(f"\nFAILED {failed}", file=sys.stderr)
         return 1

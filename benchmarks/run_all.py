@@ -29,6 +29,7 @@ BENCHMARKS = [
     ("api_load.py", "Order API load (issue: services)", [], []),
     ("chaos.py", "Chaos run: nothing lost (issue: prove nothing is lost)", [], ["--orders", "3000"]),
     ("course_runtime.py", "Course runtime, headless (issue: notebooks)", [], []),
+    ("course_runtime.py", "Course runtime in the classroom: real backoffs, no LABKIT_FAST", ["--slow"], ["--slow"]),
 ]
 
 
