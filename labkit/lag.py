@@ -14,10 +14,8 @@ from typing import Iterable
 
 import pandas as pd
 from kafka import TopicPartition
-from kafka.errors import KafkaError
 
-from labkit import clients
-from labkit.offsets import OffsetsError, _no_broker, _UNREACHABLE, committed_offsets, log_end_offsets
+from labkit.offsets import ask_group_coordinator, committed_offsets, log_end_offsets
 from labkit.settings import Settings, load
 
 __all__ = ["LAG_COLUMNS", "LagSampler", "format_lag_table", "group_state", "lag_table"]
@@ -52,25 +50,8 @@ def group_state(settings: Settings | None = None, group_id: str | None = None,
     """
     settings = settings or load()
     group_id = group_id or settings.group_id
-    bounded = max(100, min(settings.api_timeout_ms, int(timeout_s * 1000)))
-    try:
-        admin = clients.admin(settings, bootstrap_timeout_ms=bounded, request_timeout_ms=bounded)
-    except _UNREACHABLE as exc:
-        raise _no_broker(settings, exc) from exc
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            try:
-                raw = admin.describe_groups([group_id]).get(group_id, {})
-                break
-            except KafkaError as exc:
-                # a fresh Apache Kafka answers COORDINATOR_NOT_AVAILABLE (retriable) until its
-                # __consumer_offsets topic exists: wait for it within the timeout
-                if not getattr(exc, "retriable", False) or time.monotonic() >= deadline:
-                    raise OffsetsError(f"could not describe group {group_id!r}: {exc}") from exc
-                time.sleep(0.2)
-    finally:
-        admin.close()
+    raw = ask_group_coordinator(settings, group_id, timeout_s, "describe",
+                                lambda admin: admin.describe_groups([group_id]).get(group_id, {}))
     members = []
     for m in raw.get("members") or []:
         parts = _assigned(m)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import (
@@ -69,6 +69,34 @@ def _names(topics: str | Iterable[str]) -> list[str]:
     if not names:
         raise ValueError("name at least one topic")
     return names
+
+
+def ask_group_coordinator(settings: Settings, group_id: str, timeout_s: float, what: str,
+                          call: Callable[[Any], Any]) -> Any:
+    """``call(admin)`` on an admin client with bounded timeouts, closed after. A fresh Apache Kafka
+    answers "coordinator not available" (retriable) until its offsets topic exists, about a second:
+    that is waited out within ``timeout_s``. Anything else is an :class:`OffsetsError` saying
+    ``could not <what> group <id>`` and why."""
+    bounded = max(100, min(settings.api_timeout_ms, int(timeout_s * 1000)))
+    try:
+        admin = clients.admin(settings, bootstrap_timeout_ms=bounded, request_timeout_ms=bounded)
+    except _UNREACHABLE as exc:
+        raise _no_broker(settings, exc) from exc
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                return call(admin)
+            except KafkaError as exc:
+                waitable = isinstance(exc, COORDINATOR_NOT_READY) or getattr(exc, "retriable", False)
+                if not waitable:
+                    raise OffsetsError(f"could not {what} group {group_id!r}: {exc}") from exc
+                if time.monotonic() + 0.2 > deadline:
+                    raise OffsetsError(f"could not {what} group {group_id!r}: the group coordinator was "
+                                       f"not ready within {timeout_s:g} s ({exc})") from exc
+                time.sleep(0.2)
+    finally:
+        admin.close()
 
 
 @contextmanager
@@ -182,26 +210,8 @@ def committed_offsets(settings: Settings | None, group_id: str | None = None,
     """
     settings = settings or load()
     group_id = group_id or settings.group_id
-    bounded = max(100, min(settings.api_timeout_ms, int(timeout_s * 1000)))
-    try:
-        admin = clients.admin(settings, bootstrap_timeout_ms=bounded, request_timeout_ms=bounded)
-    except _UNREACHABLE as exc:
-        raise _no_broker(settings, exc) from exc
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            try:
-                found = admin.list_group_offsets({group_id: None}).get(group_id, {})
-                break
-            except COORDINATOR_NOT_READY as exc:  # fresh broker: wait for the coordinator, bounded
-                if time.monotonic() + 0.2 > deadline:
-                    raise OffsetsError(f"could not read the offsets of group {group_id!r}: the group "
-                                       f"coordinator was not ready within {timeout_s:g} s ({exc})") from exc
-                time.sleep(0.2)
-            except KafkaError as exc:
-                raise OffsetsError(f"could not read the offsets of group {group_id!r}: {exc}") from exc
-    finally:
-        admin.close()
+    found = ask_group_coordinator(settings, group_id, timeout_s, "read the offsets of",
+                                  lambda admin: admin.list_group_offsets({group_id: None}).get(group_id, {}))
     committed = {tp: (om.offset if om.offset is not None and om.offset >= 0 else None)
                  for tp, om in found.items()}
     if topics is None:
