@@ -6,6 +6,7 @@ Every failure is one line on stderr that says what to do, with exit code 1 (2 fo
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -15,6 +16,9 @@ from pathlib import Path
 
 from labkit import broker
 from labkit.settings import SettingsError, load
+
+# The services' commands (consumer, api, groups, dlt...) live with their code: each module has add_parser(sub)
+SERVICE_COMMANDS = ("labkit.consumer_service", "labkit.api", "labkit.inspect_cli")
 
 EPILOG_TOPICS = """\
 The module's Kafka CLI steps and their labkit twins:
@@ -206,31 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
     lab.set_defaults(func=cmd_lab)
 
-    for extension in _EXTENSIONS:
-        extension(sub)
+    for name in SERVICE_COMMANDS:  # each declares its own commands next to its code
+        importlib.import_module(name).add_parser(sub)
     return parser
 
 
-_EXTENSIONS: list = []  # other modules' add_parser(sub) functions, registered below
-
-
-def _register_extensions() -> None:
-    import importlib
-
-    for name in ("labkit.services_cli",):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        for parser in getattr(module, "PARSERS", []):
-            if parser not in _EXTENSIONS:  # main() may be called many times in one process (tests)
-                _EXTENSIONS.append(parser)
-
-
 def main(argv: list[str] | None = None) -> int:
-    _register_extensions()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -23,7 +23,6 @@ pytestmark = pytest.mark.broker
 def run(capsys, settings, *args):
     """``labkit --bootstrap-server B <args> --prefix P``, in-process: (exit code, stdout, stderr)."""
     prefix = settings.orders_topic[: -len("orders")]  # the test's isolated topic names
-    cli._EXTENSIONS.clear()  # main() registers the service parsers on every call (once per process in real use)
     code = cli.main(["--bootstrap-server", settings.bootstrap_servers, *args, "--prefix", prefix])
     out, err = capsys.readouterr()
     return code, out, err
