@@ -13,7 +13,6 @@ The :class:`~labkit.broker.watch.BrokerWatch` logic itself is also tested withou
 
 from __future__ import annotations
 
-import threading
 from types import SimpleNamespace
 
 import psutil
@@ -23,12 +22,13 @@ from labkit import broker, clients, topics
 from labkit.broker import jvm, state
 from labkit.broker.probe import probe
 from labkit.broker.watch import BrokerDataLost, BrokerIdentity, BrokerWatch
-from labkit.events import EventLog, Produced
+from labkit.events import EventLog
 from labkit.injection import FailureInjector
 from labkit.offsets import committed_offsets, log_end_offsets
 from labkit.orders import Order
 from labkit.processor import OrderProcessor
 from labkit.settings import load
+from tests.integration.order_feed import OrderFeed
 from tests.conftest import free_port
 from tests.integration.conftest import ENGINE, HEARTBEAT_MS, SESSION_MS, quick_policy, wait_assigned, wait_until
 
@@ -73,45 +73,6 @@ def own_broker(state_dir):
         jvm.reset(settings.host_port[1])
 
 
-class Producer(threading.Thread):
-    """Produces orders (every 10th one invalid -> DLT) until stopped. A send that is not acknowledged
-    is sent again until it is (at-least-once), so ``ids`` holds exactly the acknowledged orders."""
-
-    def __init__(self, settings, events: EventLog):
-        super().__init__(daemon=True)
-        self.settings, self.events = settings, events
-        self.ids: list[str] = []
-        self.failures = 0
-        self.stop_event = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self):
-        producer = clients.producer(self.settings)
-        try:
-            n = 0
-            while not self.stop_event.is_set():
-                n += 1
-                order = Order(f"ORD-R{n}", -1 if n % 10 == 0 else n)
-                while not self.stop_event.is_set():
-                    try:
-                        md = producer.send(self.settings.orders_topic, key=order.key,
-                                           value=order.to_json()).get(timeout=5)
-                        break
-                    except Exception:  # broker down: the same order again, a bit later
-                        self.failures += 1
-                        self.stop_event.wait(0.2)
-                else:
-                    return
-                self.ids.append(order.order_id)
-                self.events.append(Produced(consumer="producer", topic=md.topic, partition=md.partition,
-                                            offset=md.offset, key=order.order_id, order_id=order.order_id))
-                self.stop_event.wait(0.02)
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            producer.close(timeout=5)
-
-
 def _all_committed(settings) -> bool:
     ends = log_end_offsets(settings, settings.orders_topic)
     committed = committed_offsets(settings, topics=settings.orders_topic)
@@ -127,7 +88,7 @@ def test_kafka_broker_restart_mid_run_loses_nothing(own_broker):
     events = EventLog()
     processor = OrderProcessor(st, events=events, mode="pause", policy=quick_policy(0.05, max_attempts=5),
                                injector=FailureInjector(transient=True, rate=0.1, seed=3))
-    producer = Producer(st, events)
+    producer = OrderFeed(st, events, prefix="ORD-R", interval_s=0.02)
     try:
         processor.start()
         wait_assigned(events, 60)

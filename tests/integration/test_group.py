@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from labkit import clients
-from labkit.events import EventLog, Produced
+from labkit.events import EventLog
 from labkit.group import ConsumerGroup, duplicates
-from labkit.orders import Order
 from labkit.timeline import Timeline, explain
+from tests.integration.order_feed import OrderFeed
 
 pytestmark = pytest.mark.broker
 
@@ -32,38 +30,10 @@ LEAVE_MARGIN_S = 2.0
 CRASH_MARGIN_S = 7.0
 
 
-class Producer(threading.Thread):
-    """Produces orders (every 10th one invalid -> DLT) every ``interval_s`` until stopped."""
-
-    def __init__(self, settings, events: EventLog, interval_s: float = 0.1):
-        super().__init__(daemon=True)
-        self.settings, self.events, self.interval_s = settings, events, interval_s
-        self.ids: list[str] = []
-        self.stop_event = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self):
-        producer = clients.producer(self.settings)
-        try:
-            n = 0
-            while not self.stop_event.is_set():
-                n += 1
-                order = Order(f"ORD-G{n}", -5 if n % 10 == 0 else n)
-                md = producer.send(self.settings.orders_topic, key=order.key, value=order.to_json()).get(10)
-                self.ids.append(order.order_id)
-                self.events.append(Produced(consumer="producer", topic=md.topic, partition=md.partition,
-                                            offset=md.offset, key=order.order_id, order_id=order.order_id))
-                self.stop_event.wait(self.interval_s)
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            producer.close(timeout=5)
-
-
 def test_scale_leave_crash_nothing_lost(settings):
     events = EventLog()
     session_s = settings.session_timeout_ms / 1000
-    producer = Producer(settings, events)
+    producer = OrderFeed(settings, events, prefix="ORD-G")
     with ConsumerGroup(settings, events=events) as group:
         group.start(1)  # then a second one: see ConsumerGroup.start
         group.wait_for_assignment([settings.orders_partitions], timeout_s=40)
