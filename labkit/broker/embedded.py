@@ -9,14 +9,10 @@ from __future__ import annotations
 import importlib.resources
 import os
 import stat
-import subprocess
 from pathlib import Path
 
-import psutil
-
 from labkit.broker.errors import BrokerError
-from labkit.broker.probe import wait_until_ready
-from labkit.broker.state import BrokerRecord, state_dir, tail
+from labkit.broker.state import BrokerRecord, launch, state_dir
 
 ENGINE = "embedded"
 STOP_GRACE_S = 2.0  # Tansu takes ~5 s to exit on SIGTERM with clients connected; memory-only, so KILL is safe
@@ -44,23 +40,6 @@ def start(host: str, port: int, timeout_s: float) -> BrokerRecord:
     url = f"tcp://{host}:{port}"
     log_path = state_dir() / f"embedded-{port}.log"
     env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # outlives `labkit broker up`; Ctrl+C in a notebook does not hit it
-        )
-    record = BrokerRecord(ENGINE, host, port, proc.pid, psutil.Process(proc.pid).create_time(), str(log_path))
-    found = wait_until_ready(host, port, timeout_s, alive=lambda: proc.poll() is None)
-    if not found.ok:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=5)
-        raise BrokerError(
-            f"the embedded broker did not become ready on {host}:{port} within {timeout_s:.0f} s "
-            f"({found.detail}). Last lines of {log_path}:\n{tail(log_path)}"
-        )
-    return record
+    return launch(ENGINE, "the embedded broker",
+                  [str(binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                  host, port, log_path, timeout_s, env=env)

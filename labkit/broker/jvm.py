@@ -15,11 +15,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-
 from labkit.broker.errors import BrokerError
-from labkit.broker.probe import port_is_free, wait_until_ready
-from labkit.broker.state import BrokerRecord, cache_dir, state_dir, tail
+from labkit.broker.probe import port_is_free
+from labkit.broker.state import BrokerRecord, cache_dir, launch, state_dir
 
 ENGINE = "kafka"
 KAFKA_VERSION = "4.1.1"
@@ -143,24 +141,11 @@ def start(host: str, port: int, timeout_s: float) -> BrokerRecord:
     if cport and not port_is_free(host, cport):
         raise BrokerError(f"Kafka's controller port {cport} is taken; free it or run: labkit broker reset --port {port}")
     log_path = home(port) / "broker.log"
-    with open(log_path, "wb") as log:  # truncated each start, so an old line cannot fool anyone
-        proc = subprocess.Popen(
-            ["java", *HEAP, *JVM_OPTS, f"-Dkafka.logs.dir={home(port)}",
-             f"-Dlog4j2.configurationFile={_resource('log4j2.properties')}",
-             "-cp", f"{lib}/*", "kafka.Kafka", str(config)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    record = BrokerRecord(ENGINE, host, port, proc.pid, psutil.Process(proc.pid).create_time(), str(log_path))
-    found = wait_until_ready(host, port, timeout_s, alive=lambda: proc.poll() is None)
-    if not found.ok:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        raise BrokerError(
-            f"Apache Kafka did not become ready on {host}:{port} within {timeout_s:.0f} s ({found.detail}). "
-            f"Last lines of {log_path}:\n{tail(log_path)}"
-        )
-    return record
+    return launch(ENGINE, "Apache Kafka",
+                  ["java", *HEAP, *JVM_OPTS, f"-Dkafka.logs.dir={home(port)}",
+                   f"-Dlog4j2.configurationFile={_resource('log4j2.properties')}",
+                   "-cp", f"{lib}/*", "kafka.Kafka", str(config)],
+                  host, port, log_path, timeout_s)
 
 
 def reset(port: int) -> None:

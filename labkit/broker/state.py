@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,3 +118,29 @@ def wait_gone(record: BrokerRecord, timeout_s: float = 5.0) -> bool:
     while record.alive() and time.monotonic() < end:
         time.sleep(0.02)
     return not record.alive()
+
+
+def launch(engine: str, what: str, argv: list[str], host: str, port: int, log_path: Path, timeout_s: float,
+           env: dict[str, str] | None = None) -> BrokerRecord:
+    """Start a broker process and wait until it answers a Kafka metadata request; its record.
+
+    Output goes to ``log_path`` (truncated: an old line cannot fool anyone); the process gets its
+    own session, so it outlives ``labkit broker up`` and Ctrl+C in a notebook does not reach it.
+    Not ready within ``timeout_s`` (or dead): it is killed and a ``BrokerError`` names ``what``,
+    the reason and the last lines of its log.
+    """
+    from labkit.broker.errors import BrokerError
+    from labkit.broker.probe import wait_until_ready
+
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    record = BrokerRecord(engine, host, port, proc.pid, psutil.Process(proc.pid).create_time(), str(log_path))
+    found = wait_until_ready(host, port, timeout_s, alive=lambda: proc.poll() is None)
+    if not found.ok:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        raise BrokerError(f"{what} did not become ready on {host}:{port} within {timeout_s:.0f} s "
+                          f"({found.detail}). Last lines of {log_path}:\n{tail(log_path)}")
+    return record
