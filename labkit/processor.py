@@ -40,7 +40,6 @@ counted as a duplicate (``Processed(duplicate=True)``), never applied twice.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import threading
@@ -56,7 +55,7 @@ from labkit import clients
 from labkit.backoff import RetryPolicy, retry_config
 from labkit.breaker import BreakerState, CircuitBreaker
 from labkit.broker.watch import BrokerDataLost, BrokerWatch, forget_group
-from labkit.dlt import DltPublishError, SourceCoords, build_dlt_record, publish_to_dlt
+from labkit.dlt import DltPublishError, SourceCoords, publish_to_dlt, publish_truncated_to_dlt
 from labkit.errors import MaxRetriesExceeded, classify, describe, error_label
 from labkit.events import (
     BreakerStateChanged,
@@ -88,9 +87,6 @@ log = logging.getLogger("labkit.processor")
 
 MODES = ("sleep", "pause", "topic")
 FAST_FACTOR = 0.05
-# A DLT record must fit the producer's max_request_size and Kafka's message.max.bytes (both ~1 MiB).
-DLT_RECORD_BUDGET = 900_000
-H_VALUE_TRUNCATED = "labkit_dlt-original-value-truncated"  # original value size in bytes (UTF-8 digits)
 
 
 class OrderStore:
@@ -729,7 +725,10 @@ class OrderProcessor:
         except DltPublishError as exc:
             if not isinstance(exc.__cause__, MessageSizeTooLargeError):
                 raise
-            dlt, md = self._to_dlt_truncated(source, error, retry_count)
+            dlt, md = publish_truncated_to_dlt(
+                self.producer, self.settings.dlt_topic, source, error, group_id=self.group_id,
+                retry_count=retry_count, timeout_s=self.ack_timeout_s, now=self.wall(),
+            )
         order_id = None
         try:
             order_id = parse_order(record.value).order_id
@@ -744,42 +743,3 @@ class OrderProcessor:
             retry_count, dlt.envelope.error_message,
         )
         self._done(tp, record.offset)
-
-    def _to_dlt_truncated(self, source: Any, error: BaseException, retry_count: int) -> tuple[Any, Any]:
-        """The DLT record of a value too large for the DLT (a ~1 MB poison payload becomes 1.3 MB of
-        base64 in the envelope): keep the first bytes that fit, say so in the envelope
-        (``originalValueTruncated``, ``originalValueBytes``) and in a header. The full value stays
-        in the source topic at the envelope's original coordinates. Without this the record could
-        never leave its partition: every restart would fail on it again."""
-        src = SourceCoords.of(source)
-        value = src.value or b""
-        try:
-            value.decode("utf-8")
-            text = True
-        except UnicodeDecodeError:
-            text = False
-        budget = min(len(value), DLT_RECORD_BUDGET // 2)
-        while True:
-            cut = value[:budget]
-            if text:  # never cut inside a character
-                cut = cut.decode("utf-8", errors="ignore").encode("utf-8")
-            dlt = build_dlt_record(dataclasses.replace(src, value=cut), error, group_id=self.group_id,
-                                   retry_count=retry_count, now=self.wall())
-            envelope = dataclasses.replace(dlt.envelope, original_value_truncated=True, original_value_bytes=len(value))
-            payload = envelope.to_json()
-            headers = dlt.headers + [(H_VALUE_TRUNCATED, str(len(value)).encode())]
-            size = len(payload) + len(dlt.key or b"") + sum(len(k) + len(v) for k, v in headers)
-            if size <= DLT_RECORD_BUDGET or budget == 0:
-                break
-            budget //= 2
-        try:
-            md = self.producer.send(self.settings.dlt_topic, value=payload, key=dlt.key, headers=headers).get(
-                timeout=self.ack_timeout_s)
-        except Exception as exc:
-            raise DltPublishError(f"could not write to DLT {self.settings.dlt_topic!r} for {src.topic}-"
-                                  f"{src.partition}@{src.offset} (value truncated): {exc!r}") from exc
-        log.warning("value of %s-%d@%d is %d bytes, too large for the DLT: its first %d bytes are kept there "
-                    "(the full value stays in the source topic)", src.topic, src.partition, src.offset,
-                    len(value), len(cut))
-        return dataclasses.replace(dlt, value=payload, headers=headers, envelope=envelope), md
-

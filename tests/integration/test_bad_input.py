@@ -35,7 +35,8 @@ from labkit.events import EventLog
 from labkit.injection import FailureInjector
 from labkit.offsets import committed_offsets, log_end_offsets
 from labkit.orders import STATUSES
-from labkit.processor import H_VALUE_TRUNCATED, OrderProcessor
+from labkit.dlt import H_VALUE_TRUNCATED
+from labkit.processor import OrderProcessor
 from tests.integration.conftest import ENGINE, quick_policy, wait_assigned, wait_until
 
 pytestmark = pytest.mark.broker

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import assert_ledger, produce, produce_orders, settled, wait_until
 
-from labkit.dlt import DltReprocessor, read_dlt
+from labkit.dlt import read_dlt
+from labkit.replay import DltReprocessor
 from labkit.orders import Order, sample_orders
 from labkit.processor import OrderStore
 
