@@ -28,7 +28,6 @@ module's ``docker logs m04-java-api | grep ...``.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import contextlib
 import errno
@@ -50,6 +49,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kafka.errors import MessageSizeTooLargeError
 
+from labkit.api_cli import DEFAULT_PORT
 from labkit.errors_cli import friendly
 from labkit.events import SERVICE_MAX_EVENTS, EventLog, Produced
 from labkit.injection import FailureInjector
@@ -57,11 +57,10 @@ from labkit.orders import Order
 from labkit.settings import Settings, load
 
 __all__ = ["ApiError", "ApiServer", "OrderService", "PortInUse", "add_parser", "check_order",
-           "configure_logging", "create_app", "serve"]
+           "configure_logging", "create_app", "serve", "DEFAULT_PORT"]
 
 log = logging.getLogger("labkit.api")
 
-DEFAULT_PORT = 18082
 MAX_BODY_BYTES = 64 * 1024
 MAX_ORDER_ID_CHARS = 256
 LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(name)s] %(message)s"
@@ -636,52 +635,3 @@ class ApiServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-# --- the `labkit api` command --------------------------------------------------------------------
-
-def cmd_api(args) -> int:
-    overrides = {}
-    if getattr(args, "bootstrap_server", None):
-        overrides["bootstrap_servers"] = args.bootstrap_server
-    if args.session_timeout_ms:
-        overrides["session_timeout_ms"] = args.session_timeout_ms
-        overrides["heartbeat_interval_ms"] = args.heartbeat_interval_ms or max(100, args.session_timeout_ms // 3)
-    elif args.heartbeat_interval_ms:
-        overrides["heartbeat_interval_ms"] = args.heartbeat_interval_ms
-    settings = load(**overrides)
-    if args.prefix:
-        settings = settings.with_prefix(args.prefix)
-    try:
-        return serve(args.host, args.port, settings, mode=args.mode, consume=not args.no_consumer,
-                     log_file=args.log_file or None)
-    except PortInUse as exc:
-        print(f"labkit api: error: {exc}", file=sys.stderr)
-        return 1
-
-
-def add_parser(subparsers) -> None:
-    from labkit.processor import MODES
-
-    p = subparsers.add_parser(
-        "api", help="the module's order API on :18082 (produces and consumes orders)",
-        description="Serve the module's order API (POST /api/v1/orders, /api/v1/stats, /api/v1/dlt/count, "
-                    "/health, /docs) with an in-process order consumer. Stop with Ctrl+C or SIGTERM: the "
-                    "consumer commits and leaves its group.",
-        epilog="The module's `docker logs m04-java-api | grep -E \"(Retry|attempt|DLT)\"` becomes "
-               "`grep -E \"(Retry|attempt|DLT)\" labkit-api.log`. LABKIT_FAST=1 shrinks the retry backoff.")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; use 0.0.0.0 to accept other machines)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
-    p.add_argument("--mode", choices=MODES, default="pause",
-                   help="retry mode of the consumer: sleep (the pitfall), pause (default), topic (orders.retry)")
-    p.add_argument("--no-consumer", action="store_true", help="only produce; run no consumer in this process")
-    p.add_argument("--log-file", default="labkit-api.log",
-                   help="log file, besides the console (default ./labkit-api.log; '' for none)")
-    p.add_argument("--session-timeout-ms", type=int,
-                   help="consumer session.timeout.ms (default 6000; a crashed consumer is evicted after it)")
-    p.add_argument("--heartbeat-interval-ms", type=int,
-                   help="consumer heartbeat.interval.ms (default 2000, or a third of --session-timeout-ms)")
-    # topic/group name prefix for isolated tests and demos (Settings.with_prefix); hidden
-    p.add_argument("--prefix", default="", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_api)

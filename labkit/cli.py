@@ -18,7 +18,7 @@ from labkit import broker
 from labkit.settings import SettingsError, load
 
 # The services' commands (consumer, api, groups, dlt...) live with their code: each module has add_parser(sub)
-SERVICE_COMMANDS = ("labkit.consumer_service", "labkit.api", "labkit.inspect_cli")
+SERVICE_COMMANDS = ("labkit.consumer_service", "labkit.api_cli", "labkit.inspect_cli")
 
 EPILOG_TOPICS = """\
 The module's Kafka CLI steps and their labkit twins:
