@@ -582,7 +582,7 @@ class ApiServer:
     """The API in a background thread (notebooks, tests, benchmarks)::
 
         with ApiServer(settings, port=0) as api:     # port 0: a free one
-            httpx.get(api.url + "/health")
+            httpx.get(api.url + "/health", timeout=10)
     """
 
     def __init__(self, settings: Settings | None = None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
