@@ -273,10 +273,10 @@ def test_health_is_503_when_the_broker_stops_and_200_when_it_is_back(state_dir, 
 
 # --- the processes: busy port, SIGTERM, clean hand-over (Lab 4) -----------------------------------
 
-# A crash needs >= the session timeout just to be noticed; a clean leave must beat it. 20 s, not 10: the
-# embedded broker holds every JoinGroup ~session/2, so a clean hand-over there takes ~session/2 + a heartbeat
-# (measured 10.6-10.9 s with a 10 s session; Apache Kafka ~2 s).
-HANDOVER_SESSION_MS = 20_000
+# A crash is noticed only after the session timeout; a clean leave starts the rebalance at once (measured
+# 0.5 s): that is what the test tells apart. The hand-over itself takes a rebalance round, ~session/2 on the
+# embedded broker (it holds every JoinGroup) and ~2 s on Apache Kafka, sometimes two rounds on the embedded one.
+HANDOVER_SESSION_MS = 10_000
 GROUP_ARGS = ["--session-timeout-ms", str(HANDOVER_SESSION_MS), "--heartbeat-interval-ms", "1000"]
 
 
@@ -324,11 +324,22 @@ def test_busy_port_fails_fast_and_sigterm_hands_partitions_over_cleanly(settings
         procs[2].send_signal(signal.SIGTERM)  # docker stop m04-dotnet-consumer-2
         t0 = time.monotonic()
         assert procs[2].wait(timeout=30) == 0
-        wait_until(lambda: sum(len(owned(*e)) for e in endpoints[:2]) == 6, 30, "the others own all 6")
+        session_s = HANDOVER_SESSION_MS / 1000
+
+        def others() -> list[list[str]]:
+            return [owned(*e) for e in endpoints[:2]]
+
+        # what tells a clean leave from a crash: the rebalance starts at once (the others' partitions
+        # are revoked, or already handed over), where a crash is noticed only after the session timeout
+        wait_until(lambda: (o := others()) and (not all(o) or sum(map(len, o)) == 6), session_s / 2,
+                   "a rebalance started by the leave")
+        started = time.monotonic() - t0
+        # then the hand-over: one rebalance round (about session/2 on the embedded broker, which holds
+        # rebalances), two when a member misses the first generation (1 in ~30 there)
+        wait_until(lambda: sum(map(len, others())) == 6, 2 * session_s + 10, "the others own all 6")
         handover = time.monotonic() - t0
-        print(f"partition hand-over after SIGTERM: {handover:.2f} s (session timeout "
-              f"{HANDOVER_SESSION_MS / 1000:g} s)")
-        assert handover < HANDOVER_SESSION_MS / 1000, f"hand-over took {handover:.1f} s"
+        print(f"after SIGTERM: rebalance started in {started:.2f} s, partitions handed over in {handover:.2f} s "
+              f"(session timeout {session_s:g} s)")
         assert "left the group cleanly" in (tmp_path / "consumer-2.log").read_text()
         assert "rebalance: assigned" in (tmp_path / "consumer-1.log").read_text()
         # every order of the loop is done and committed by someone: no lag left on `orders`
