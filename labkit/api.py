@@ -56,8 +56,8 @@ from labkit.injection import FailureInjector
 from labkit.orders import Order
 from labkit.settings import Settings, load
 
-__all__ = ["ApiError", "ApiServer", "OrderService", "PortInUse", "add_parser", "check_order",
-           "configure_logging", "create_app", "serve", "DEFAULT_PORT"]
+__all__ = ["DEFAULT_PORT", "ApiError", "ApiServer", "OrderService", "PortInUse", "check_order",
+           "configure_logging", "create_app", "serve"]
 
 log = logging.getLogger("labkit.api")
 
