@@ -25,11 +25,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 
 from labkit import broker, clients, topics
 from labkit.backoff import RetryPolicy, exponential, stop_after_attempt
 from labkit.injection import FailureInjector
-from labkit.orders import Order
+from labkit.orders import Order, parse_order
 from labkit.processor import OrderProcessor
 from labkit.settings import load
 
@@ -58,7 +59,8 @@ def produce(settings, n: int, poison_rate: float, seed: int = 7) -> tuple[set[st
     return valid, poison
 
 
-def raw_loop(settings, n: int, timeout_s: float = 300, group_suffix: str = "") -> float:
+def raw_loop(settings, n: int, timeout_s: float = 300, group_suffix: str = "", work=json.loads) -> float:
+    """Seconds from the first record to the n-th: poll, ``work(value)`` per record, commit per poll."""
     consumer = clients.consumer(settings, settings.orders_topic, group_id=f"{settings.group_id}-raw{group_suffix}",
                                 max_poll_records=500)
     seen = 0
@@ -70,7 +72,7 @@ def raw_loop(settings, n: int, timeout_s: float = 300, group_suffix: str = "") -
             if start is None:
                 start = time.perf_counter()
             for record in records:
-                json.loads(record.value)
+                work(record.value)
                 seen += 1
         if batch:
             consumer.commit()
@@ -79,6 +81,18 @@ def raw_loop(settings, n: int, timeout_s: float = 300, group_suffix: str = "") -
     if seen < n:
         raise RuntimeError(f"raw loop saw {seen}/{n} records in {timeout_s} s")
     return took
+
+
+def validate_and_store() -> Callable[[bytes], None]:
+    """The least any order processor must do per record: decode + validate (``parse_order``) and
+    the idempotence check by orderId (a plain dict: no lock, no events, no watermark)."""
+    store: dict[str, Order] = {}
+
+    def work(value: bytes) -> None:
+        order = parse_order(value)
+        store.setdefault(order.order_id, order)
+
+    return work
 
 
 def processor_run(settings, n: int, mode: str, injector=None, group_suffix="", timeout_s: float = 600):
@@ -174,22 +188,28 @@ def main(argv=None) -> int:
         clean = base.with_prefix("clean-")
         topics.create(clean)
         produce(clean, n, poison_rate=0.0)
-        raws, procs = [], []
+        raws, floors, procs = [], [], []
         for r in range(args.repeat):  # same records, a fresh group each round
             raws.append(raw_loop(clean, n, group_suffix=f"-{r}"))
+            floors.append(raw_loop(clean, n, group_suffix=f"-floor-{r}", work=validate_and_store()))
             procs.append(processor_run(clean, n, "pause", group_suffix=f"-{r}")[0])
-        raw_s, proc_s = statistics.median(raws), statistics.median(procs)
+        raw_s, floor_s, proc_s = statistics.median(raws), statistics.median(floors), statistics.median(procs)
         print(f"### Clean run, {n} valid orders, engine {args.engine}, median of {args.repeat} rounds\n")
         print("| consumer | time | orders/s | ratio to raw |\n|---|---|---|---|")
         print(f"| raw kafka-python loop (poll, json.loads, commit) | {raw_s:.2f} s | {n / raw_s:,.0f} | 1.00 |")
+        print(f"| same loop + validation and idempotence (parse_order, dict by orderId) | {floor_s:.2f} s "
+              f"| {n / floor_s:,.0f} | {raw_s / floor_s:.2f} |")
         print(f"| OrderProcessor (pause mode, events, done-watermark commits) | {proc_s:.2f} s | {n / proc_s:,.0f} "
               f"| {raw_s / proc_s:.2f} |")
-        print(f"\nRatio per round: {', '.join(f'{r / q:.2f}' for r, q in zip(raws, procs))}.")
-        raw_us, proc_us = raw_s / n * 1e6, proc_s / n * 1e6
+        print(f"\nProcessor ratio per round: {', '.join(f'{r / q:.2f}' for r, q in zip(raws, procs))}; "
+              f"validating loop: {', '.join(f'{r / f:.2f}' for r, f in zip(raws, floors))}.")
+        raw_us, floor_us, proc_us = (s / n * 1e6 for s in (raw_s, floor_s, proc_s))
         verdict = "met" if raw_s / proc_s >= 0.8 else "not met"
-        print(f"\nPer order: raw loop {raw_us:.0f} µs, processor {proc_us:.0f} µs, so {proc_us - raw_us:.0f} µs of "
-              f"processor work (two frozen events kept in the EventLog, validation, idempotence check, done "
-              f"watermark). The 0.8 goal allows {raw_us / 4:.0f} µs: {verdict}.")
+        print(f"\nPer order: raw loop {raw_us:.1f} µs, validating loop {floor_us:.1f} µs, processor {proc_us:.1f} µs. "
+              f"The 0.8 goal allows {raw_us / 4:.1f} µs on top of the raw loop: {verdict}. Validation and the "
+              f"idempotence check alone take {floor_us - raw_us:.1f} µs; the processor's other "
+              f"{proc_us - floor_us:.1f} µs are its bookkeeping (two frozen events per order in the EventLog, "
+              f"the done watermark, thread-safe state shared with the API and the rebalance listener).")
 
         print(f"\n### 1 % poison, 5 % transient (first call fails), {n} orders\n")
         print("| mode | time | orders/s | ratio to clean | retries | DLT | retry delay error p50 | p99 |")

@@ -44,7 +44,7 @@ __all__ = [
     "SourceCoords", "DltEnvelope", "DltRecord", "DltEntry", "DltPublishError",
     "truncate_utf8", "iso_utc", "format_stacktrace", "build_dlt_record", "publish_to_dlt",
     "decode_dlt_headers", "parse_dlt_record", "read_dlt", "H_VALUE_TRUNCATED", "DLT_RECORD_BUDGET",
-    "publish_truncated_to_dlt",
+    "publish_truncated_to_dlt", "as_bytes",
 ]  # fmt: skip
 
 log = logging.getLogger("labkit.dlt")
@@ -121,7 +121,8 @@ def _from_text_or_b64(text: str | None, encoding: str | None) -> bytes | None:
     return text.encode("utf-8")
 
 
-def _as_bytes(value: Any) -> bytes | None:
+def as_bytes(value: Any) -> bytes | None:
+    """A record value or key as bytes: text is UTF-8, a decoded JSON value is compact JSON."""
     if value is None or isinstance(value, bytes):
         return value
     if isinstance(value, (bytearray, memoryview)):
@@ -153,8 +154,8 @@ class SourceCoords:
             topic=record.topic,
             partition=int(record.partition),
             offset=int(record.offset),
-            key=_as_bytes(record.key),
-            value=_as_bytes(record.value),
+            key=as_bytes(record.key),
+            value=as_bytes(record.value),
             timestamp_ms=-1 if ts is None else int(ts),
             timestamp_type=int(getattr(record, "timestamp_type", 0) or 0),
         )
@@ -234,6 +235,13 @@ class DltEnvelope:
     @property
     def raw_key(self) -> bytes | None:
         return _from_text_or_b64(self.original_key, self.original_key_encoding)
+
+    def with_original_value(self, value: bytes) -> DltEnvelope:
+        """This envelope carrying ``value`` in full (e.g. read back from the source topic when the
+        DLT copy was truncated): text stays text, other bytes are base64."""
+        text, encoding = _text_or_b64(value)
+        return dataclasses.replace(self, original_value=text, original_value_encoding=encoding,
+                                   original_value_truncated=False, original_value_bytes=None)
 
     @property
     def error_time(self) -> datetime:
@@ -424,6 +432,31 @@ class DltEntry:
             **self.envelope.to_dict(),
         }
 
+    def matches(
+        self,
+        error_type: str | Iterable[str] | None = None,
+        since: datetime | float | None = None,
+        until: datetime | float | None = None,
+        key: str | bytes | Iterable[str] | None = None,
+    ) -> bool:
+        """True when the entry passes every filter given: error type(s), error time range, key(s)."""
+        if error_type is not None:
+            types = {error_type} if isinstance(error_type, str) else set(error_type)
+            if self.envelope.error_type not in types:
+                return False
+        if since is not None or until is not None:
+            t = self.envelope.error_time.timestamp()
+            lo = since.timestamp() if isinstance(since, datetime) else since
+            hi = until.timestamp() if isinstance(until, datetime) else until
+            if (lo is not None and t < lo) or (hi is not None and t > hi):
+                return False
+        if key is not None:
+            keys = {key} if isinstance(key, (str, bytes)) else set(key)
+            keys = {k.encode("utf-8") if isinstance(k, str) else k for k in keys}
+            if self.key not in keys:
+                return False
+        return True
+
 
 def parse_dlt_record(record: Any) -> DltEntry:
     """A ``ConsumerRecord`` read from a DLT -> :class:`DltEntry`. Raises ``ValueError`` if the value
@@ -442,30 +475,6 @@ def parse_dlt_record(record: Any) -> DltEntry:
         headers=decode_dlt_headers(record.headers),
     )
 
-
-def _matches(
-    entry: DltEntry,
-    error_type: str | Iterable[str] | None,
-    since: datetime | float | None,
-    until: datetime | float | None,
-    key: str | bytes | Iterable[str] | None,
-) -> bool:
-    if error_type is not None:
-        types = {error_type} if isinstance(error_type, str) else set(error_type)
-        if entry.envelope.error_type not in types:
-            return False
-    if since is not None or until is not None:
-        t = entry.envelope.error_time.timestamp()
-        lo = since.timestamp() if isinstance(since, datetime) else since
-        hi = until.timestamp() if isinstance(until, datetime) else until
-        if (lo is not None and t < lo) or (hi is not None and t > hi):
-            return False
-    if key is not None:
-        keys = {key} if isinstance(key, (str, bytes)) else set(key)
-        keys = {k.encode("utf-8") if isinstance(k, str) else k for k in keys}
-        if entry.key not in keys:
-            return False
-    return True
 
 
 def read_dlt(
@@ -527,6 +536,6 @@ def read_dlt(
         except ValueError as exc:
             log.warning("%s", exc)
             continue
-        if _matches(entry, error_type, since, until, key):
+        if entry.matches(error_type, since, until, key):
             entries.append(entry)
     return entries

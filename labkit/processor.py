@@ -141,12 +141,21 @@ class DoneTracker:
         self._committed: dict[Any, int] = {}
 
     def received(self, tp: Any, offset: int) -> None:
-        self._outstanding.setdefault(tp, set()).add(offset)
-        self._high[tp] = max(self._high.get(tp, -1), offset)
+        outstanding = self._outstanding.get(tp)
+        if outstanding is None:  # not setdefault(tp, set()): that builds a set per record
+            outstanding = self._outstanding[tp] = set()
+        outstanding.add(offset)
+        self._seen(tp, offset)
 
     def done(self, tp: Any, offset: int) -> None:
-        self._outstanding.setdefault(tp, set()).discard(offset)
-        self._high[tp] = max(self._high.get(tp, -1), offset)
+        outstanding = self._outstanding.get(tp)
+        if outstanding is not None:
+            outstanding.discard(offset)
+        self._seen(tp, offset)
+
+    def _seen(self, tp: Any, offset: int) -> None:
+        if offset > self._high.get(tp, -1):
+            self._high[tp] = offset
 
     def watermark(self, tp: Any) -> int | None:
         if tp not in self._high:

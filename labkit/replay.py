@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from labkit.dlt import DltEntry, _as_bytes, _matches, _text_or_b64, read_dlt
+from labkit.dlt import DltEntry, as_bytes, read_dlt
 
 __all__ = ["ReplayReport", "DltReprocessor", "replay"]
 
@@ -50,7 +50,7 @@ def _fixed_value(result: Any) -> bytes:
     to_json = getattr(result, "to_json", None)
     if callable(to_json):  # an Order
         return to_json()
-    value = _as_bytes(result)
+    value = as_bytes(result)
     assert value is not None
     return value
 
@@ -128,7 +128,7 @@ class DltReprocessor:
         else:
             all_entries = list(entries)
         report.read = len(all_entries)
-        selected = [e for e in all_entries if _matches(e, error_type, since, until, key)]
+        selected = [e for e in all_entries if e.matches(error_type, since, until, key)]
         report.matched = len(selected)
         interval = 1.0 / rate_per_s if rate_per_s else 0.0
         next_at = self.clock()
@@ -209,13 +209,10 @@ class DltReprocessor:
             log.warning("could not read %s-%d@%d back: %r", env.original_topic, env.original_partition,
                         env.original_offset, exc)
             return None
-        value = None if record is None else _as_bytes(record.value)
+        value = None if record is None else as_bytes(record.value)
         if value is None or (env.original_value_bytes is not None and len(value) != env.original_value_bytes):
             return None
-        text, encoding = _text_or_b64(value)
-        full = dataclasses.replace(env, original_value=text, original_value_encoding=encoding,
-                                   original_value_truncated=False, original_value_bytes=None)
-        return dataclasses.replace(entry, envelope=full)
+        return dataclasses.replace(entry, envelope=env.with_original_value(value))
 
     def _emit(self, entry: DltEntry, target: str, md: Any, fixed: bool, dry_run: bool) -> None:
         if self.events is None:
