@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 # (script, title, full-run arguments, quick-run arguments)
 BENCHMARKS = [
     ("broker_startup.py", "Broker start-up (issue: foundation)", [], ["--runs", "3"]),
-    ("processor_throughput.py", "Processor throughput and retry timing (issue: engine)", [], ["--orders", "2000"]),
+    ("processor_throughput.py", "Processor throughput and retry timing (issue: engine)", [], ["--orders", "2000", "--clean-orders", "10000"]),
     ("rebalance_latency.py", "Rebalance latency (issue: consumer groups)", [], ["--runs", "2"]),
     ("api_load.py", "Order API load (issue: services)", [], []),
     ("chaos.py", "Chaos run: nothing lost (issue: prove nothing is lost)", [], ["--orders", "3000"]),
