@@ -476,7 +476,6 @@ def parse_dlt_record(record: Any) -> DltEntry:
     )
 
 
-
 def read_dlt(
     settings: Any,
     *,

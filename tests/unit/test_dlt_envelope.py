@@ -3,6 +3,7 @@ included), stack-trace truncation on a UTF-8 boundary."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 
@@ -10,6 +11,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from labkit.dlt import (
     STACKTRACE_BUDGET,
+    DltEntry,
     DltEnvelope,
     SourceCoords,
     build_dlt_record,
@@ -138,3 +140,32 @@ def test_stacktrace_budget_in_header_and_envelope():
     assert len(header) <= STACKTRACE_BUDGET
     header.decode("utf-8")
     assert len(rec.envelope.stack_trace.encode("utf-8")) <= STACKTRACE_BUDGET
+
+
+def _entry(error, now, key=b"ORD-INVALID"):
+    rec = build_dlt_record(SourceCoords("orders", 4, 7, key, b"{}", 1, 0), raised(error), group_id="g",
+                           retry_count=0, now=now)
+    return DltEntry(topic="orders.DLT", partition=0, offset=0, timestamp_ms=1, key=rec.key, envelope=rec.envelope)
+
+
+def test_entry_filters_by_error_type_time_and_key():
+    entry = _entry(ValidationError("Invalid amount -50"), now=1_700_000_000.0)
+    error_type = entry.error_type
+    assert entry.matches()  # no filter: everything matches
+    assert entry.matches(error_type=error_type) and entry.matches(error_type=[error_type, "Other"])
+    assert not entry.matches(error_type="ServiceUnavailable")
+    assert entry.matches(since=1_699_999_999.0, until=1_700_000_001.0)
+    assert not entry.matches(since=1_700_000_001.0)
+    assert not entry.matches(until=1_699_999_999.0)
+    assert entry.matches(key="ORD-INVALID") and entry.matches(key=[b"ORD-INVALID", "ORD-2"])
+    assert not entry.matches(key="ORD-2")
+
+
+def test_with_original_value_restores_a_truncated_copy():
+    env = _entry(ValidationError("x"), now=1.0).envelope
+    truncated = dataclasses.replace(env, original_value="{", original_value_truncated=True, original_value_bytes=30)
+    text = truncated.with_original_value(b'{"orderId":"ORD-1","amount":5}')
+    assert (text.original_value, text.original_value_encoding) == ('{"orderId":"ORD-1","amount":5}', "utf-8")
+    assert not text.original_value_truncated and text.original_value_bytes is None
+    poison = truncated.with_original_value(b"\xff\xfe")
+    assert poison.original_value_encoding == "base64" and poison.raw_value == b"\xff\xfe"
