@@ -31,7 +31,8 @@ __all__ = ["BrokerDataLost", "BrokerIdentity", "BrokerWatch", "forget_group", "i
 
 log = logging.getLogger("labkit.broker")
 
-FIX = "Run broker.ensure() (or `labkit topics create`) again, then produce the orders again"
+FIX = ("Run broker.ensure() (or `labkit topics delete` then `labkit topics create`) again, then produce "
+       "the orders again")
 
 
 class BrokerDataLost(BrokerError):
