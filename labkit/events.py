@@ -31,7 +31,7 @@ __all__ = [
     "Received", "Processed", "RetryScheduled", "Retried", "SentToDLT", "SentToRetryTopic",
     "Committed", "CommitFailed", "BreakerStateChanged", "ConsumptionPaused", "ConsumptionResumed",
     "Produced", "Replayed",
-    "EVENT_TYPES", "event_from_dict", "EventLog", "SERVICE_MAX_EVENTS",
+    "EVENT_TYPES", "event_from_dict", "EventLog", "ProcessedRow", "SERVICE_MAX_EVENTS",
 ]  # fmt: skip
 
 # What a long-running service (``labkit api``, ``labkit consumer``) keeps for its views; its
@@ -40,6 +40,9 @@ SERVICE_MAX_EVENTS = 100_000
 
 Partitions = tuple[tuple[str, int], ...]
 Offsets = tuple[tuple[str, int, int], ...]
+# A record processed at its first attempt (EventLog.record_processed): offset, key, order id,
+# duplicate, when it was received and when processed (epoch seconds).
+ProcessedRow = tuple[int, str | None, str | None, bool, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,24 @@ def partitions_of(tps: Iterable[Any]) -> Partitions:
 _PENDING = (Received, RetryScheduled, Retried, SentToRetryTopic)
 
 
+def _entries(consumer: str, topic: str, partition: int, rows: list[ProcessedRow]) -> Iterable[tuple]:
+    """The compact Received and Processed entries of :meth:`EventLog.record_processed`'s rows.
+    Atomic values only (the first says Processed): the garbage collector stops tracking such
+    tuples, so a long log of them costs it nothing (the class in the tuple cost ~1 µs per record)."""
+    for offset, key, order_id, duplicate, received_ts, processed_ts in rows:
+        yield False, received_ts, consumer, topic, partition, offset, key, None, False
+        yield True, processed_ts, consumer, topic, partition, offset, key, order_id, duplicate
+
+
+def _build(entry: tuple) -> Event:
+    """The frozen event of one compact entry kept by :meth:`EventLog.record_processed`."""
+    processed, ts, consumer, topic, partition, offset, key, order_id, duplicate = entry
+    if not processed:
+        return Received(ts=ts, consumer=consumer, topic=topic, partition=partition, offset=offset, key=key)
+    return Processed(ts=ts, consumer=consumer, topic=topic, partition=partition, offset=offset, key=key,
+                     order_id=order_id, duplicate=duplicate)
+
+
 class EventLog:
     """A thread-safe, append-only list of events with subscribers and pandas views.
 
@@ -278,12 +299,13 @@ class EventLog:
         self._in_flight = 0
         self._produced: dict[str, None] = {}  # ids of Produced events, in order, once each
         self._per_partition: dict[tuple[str, int], Counter[str]] = {}
+        self._compact = False  # some kept events are still compact rows (see record_processed)
 
     # --- writing ---------------------------------------------------------------------------------
 
     def _record(self, event: Event) -> None:
         """Keep the event and update the figures (caller holds the lock). Dispatches on the exact
-        type (event classes are final): two per record, on the consumer's hot path."""
+        type (event classes are final). Records processed at once take :meth:`record_processed`."""
         if len(self._events) == self._events.maxlen:
             self.dropped += 1
         self._events.append(event)
@@ -309,13 +331,19 @@ class EventLog:
                 self._retries[event.attempt] += 1
                 counted = "retries"
         if counted is not None and event.topic is not None and event.partition is not None:
-            tp = (event.topic, event.partition)
-            per = self._per_partition.get(tp)
-            if per is None:  # not setdefault(tp, Counter()): that builds a Counter per event
-                per = self._per_partition[tp] = Counter()
-            per[counted] += 1
-        rid = event.record_id
-        if new is None or rid is None:
+            self._count(event.topic, event.partition, counted, 1)
+        if new is not None:
+            self._settle(event.record_id, new)
+
+    def _count(self, topic: str, partition: int, figure: str, n: int) -> None:
+        per = self._per_partition.get((topic, partition))
+        if per is None:  # not setdefault(tp, Counter()): that builds a Counter per event
+            per = self._per_partition[(topic, partition)] = Counter()
+        per[figure] += n
+
+    def _settle(self, rid: str | None, new: str) -> None:
+        """A record's new state (``processed``, ``dlt`` or ``in_flight``) and the in-flight count."""
+        if rid is None:
             return
         old = self._status.get(rid)
         if new == "in_flight" and old in ("processed", "dlt"):
@@ -323,10 +351,65 @@ class EventLog:
         self._status[rid] = new
         self._in_flight += (new == "in_flight") - (old == "in_flight")
 
+    def record_processed(self, consumer: str, topic: str, partition: int,
+                         rows: list[ProcessedRow]) -> None:
+        """A batch's happy path in one step: for each ``(offset, key, order_id, duplicate,
+        received_ts, processed_ts)`` row, the :class:`Received` and the :class:`Processed` event
+        of a record processed at its first attempt.
+
+        Why: it is the consumer's hot path. The figures are updated at once, but the frozen
+        events are kept as compact rows and built when first read (:attr:`events`, :meth:`of`,
+        :meth:`frame`), or at once when someone subscribed: ~0.5 µs per record instead of ~5.
+        Readers see exactly the events :meth:`append` would have kept, in the same order.
+        """
+        if not rows:
+            return
+        events: list[Event] = []
+        with self._lock:
+            subscribers = self._subscribers
+            if subscribers:  # they want events: build them now (the notebooks' live views)
+                events = [_build(entry) for entry in _entries(consumer, topic, partition, rows)]
+                for event in events:
+                    self._record(event)
+            else:
+                self._record_rows(consumer, topic, partition, rows)
+        for event in events:
+            self._notify(subscribers, event)
+
+    def _record_rows(self, consumer: str, topic: str, partition: int, rows: list[tuple]) -> None:
+        """What :meth:`_record` does for each Received + Processed pair of ``rows``, in one pass."""
+        kept = self._events
+        if kept.maxlen is not None:
+            self.dropped += max(0, len(kept) + 2 * len(rows) - kept.maxlen)
+        kept.extend(_entries(consumer, topic, partition, rows))
+        self._compact = True
+        status = self._status
+        duplicates = in_flight = 0
+        for _, key, order_id, duplicate, _, _ in rows:
+            duplicates += duplicate
+            if order_id == key and key is not None:  # the usual case, in one step: in flight, then processed
+                in_flight += status.get(key) == "in_flight"
+                status[key] = "processed"
+            else:
+                self._settle(key, "in_flight")
+                self._settle(order_id if order_id is not None else key, "processed")
+        self._in_flight -= in_flight
+        n = len(rows)
+        self._kinds["Received"] += n
+        self._kinds["Processed"] += n
+        self._duplicates += duplicates
+        self._processed += n - duplicates
+        if n > duplicates:
+            self._count(topic, partition, "processed", n - duplicates)
+
     def append(self, event: Event) -> None:
         with self._lock:
             self._record(event)
             subscribers = self._subscribers
+        self._notify(subscribers, event)
+
+    @staticmethod
+    def _notify(subscribers: tuple[Callable[[Event], Any], ...], event: Event) -> None:
         for callback in subscribers:  # outside the lock: a slow subscriber must not block writers
             try:
                 callback(event)
@@ -365,6 +448,10 @@ class EventLog:
     @property
     def events(self) -> list[Event]:
         with self._lock:
+            if self._compact:  # build the frozen events of record_processed's rows, once
+                self._events = deque((e if isinstance(e, Event) else _build(e) for e in self._events),
+                                     maxlen=self._events.maxlen)
+                self._compact = False
             return list(self._events)
 
     def __len__(self) -> int:

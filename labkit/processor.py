@@ -68,6 +68,7 @@ from labkit.events import (
     Event,
     EventLog,
     Processed,
+    ProcessedRow,
     Received,
     Retried,
     RetryScheduled,
@@ -153,6 +154,15 @@ class DoneTracker:
             outstanding.discard(offset)
         self._seen(tp, offset)
 
+    def done_all(self, tp: Any, offsets: list[int]) -> None:
+        """``done`` for many offsets of one partition at once (a batch processed at once)."""
+        if not offsets:
+            return
+        outstanding = self._outstanding.get(tp)
+        if outstanding:
+            outstanding.difference_update(offsets)
+        self._seen(tp, max(offsets))
+
     def _seen(self, tp: Any, offset: int) -> None:
         if offset > self._high.get(tp, -1):
             self._high[tp] = offset
@@ -203,6 +213,10 @@ class _RetryState:
 
 def _key_text(key: bytes | None) -> str | None:
     return None if key is None else key.decode("utf-8", errors="replace")
+
+
+def _log_duplicate(order_id: str | None, offset: int, topic: str, partition: int) -> None:
+    log.info("duplicate order %s at offset %d of %s-%d: counted, not applied again", order_id, offset, topic, partition)
 
 
 class OrderProcessor:
@@ -516,18 +530,63 @@ class OrderProcessor:
 
     def _handle_records(self, tp: Any, records: list[Any]) -> None:
         """One partition's records, in order, until one must wait: a record held for its backoff
-        (or its due time) keeps the records behind it in the gate, to be handled when due."""
+        (or its due time) keeps the records behind it in the gate, to be handled when due.
+
+        The hot path: a record met for the first time (not from the retry topic, not being retried)
+        is handled right here, and the records processed at their first attempt are recorded
+        together (:meth:`_record_processed`). A failure hands the record, with its exception, to
+        :meth:`_attempt`, after recording what came before it: the events keep their order."""
         consumer = self.consumer
         if tp not in consumer.assignment():
             return
-        for i, record in enumerate(records):
-            if self._breaker_paused:
-                consumer.seek(tp, record.offset)  # put the unhandled rest back
-                return
-            if not self._handle(tp, record):
-                with self._lock:
-                    self._gate.keep(tp, records[i + 1:])  # no-op unless the record was held
-                return
+        retry_topic, retrying, breaker, wall = self.settings.retry_topic, self._retry, self.breaker, self.wall
+        processed: list[ProcessedRow] = []
+        try:
+            for i, record in enumerate(records):
+                if self._breaker_paused:
+                    consumer.seek(tp, record.offset)  # put the unhandled rest back
+                    return
+                if record.topic == retry_topic or (retrying and (tp, record.offset) in retrying):
+                    self._record_processed(tp, processed)
+                    ok = self._handle(tp, record)
+                elif breaker is not None and not breaker.allow():
+                    self._record_processed(tp, processed)
+                    self._pause_all(tp, record.offset, f"circuit breaker {breaker.state.value}")
+                    return
+                else:
+                    received_at = wall()
+                    try:
+                        result = self._call_handler(record)
+                    except Exception as exc:  # noqa: BLE001 - classified by _attempt, none is lost
+                        self._record_processed(tp, processed)
+                        ok = self._attempt(tp, record, first_error=exc, received_at=received_at)
+                    else:
+                        if breaker is not None and not result.duplicate:
+                            breaker.record_success()
+                        key = record.key
+                        processed.append((record.offset, None if key is None else key.decode("utf-8", "replace"),
+                                          result.order_id, result.duplicate, received_at, wall()))
+                        continue
+                if not ok:
+                    with self._lock:
+                        self._gate.keep(tp, records[i + 1:])  # no-op unless the record was held
+                    return
+        finally:
+            self._record_processed(tp, processed)
+
+    def _record_processed(self, tp: Any, processed: list[ProcessedRow]) -> None:
+        """Mark the records processed at their first attempt done and record their Received and
+        Processed events in one step (:meth:`EventLog.record_processed`: ``processed`` holds its
+        rows); empties ``processed``."""
+        if not processed:
+            return
+        with self._lock:
+            self._tracker.done_all(tp, [row[0] for row in processed])
+        self.events.record_processed(self.consumer_id, tp.topic, tp.partition, processed)
+        for offset, _, order_id, duplicate, _, _ in processed:
+            if duplicate:
+                _log_duplicate(order_id, offset, tp.topic, tp.partition)
+        processed.clear()
 
     def _commit_done(self) -> None:
         consumer = self.consumer
@@ -588,12 +647,11 @@ class OrderProcessor:
 
     def _default_handler(self, record: Any) -> HandleResult:
         order = parse_order(record.value)
-        if order.order_id in self.store:
-            return HandleResult(order.order_id, duplicate=True)
         if self.injector is not None:
+            if order.order_id in self.store:  # a duplicate does not call the order service again
+                return HandleResult(order.order_id, duplicate=True)
             self.injector.call(order)
-        new = self.store.add(order.order_id, order)
-        return HandleResult(order.order_id, duplicate=not new)
+        return HandleResult(order.order_id, duplicate=not self.store.add(order.order_id, order))
 
     def _call_handler(self, record: Any) -> HandleResult:
         result = self.handler(record)
@@ -606,9 +664,8 @@ class OrderProcessor:
         return HandleResult(_key_text(record.key))
 
     def _handle(self, tp: Any, record: Any) -> bool:
-        """Handle one record; False = stop reading this partition for now (held or paused)."""
-        key = _key_text(record.key)
-        coords = {"topic": record.topic, "partition": record.partition, "offset": record.offset, "key": key}
+        """Handle a record from the retry topic or being retried; False = stop reading this
+        partition for now (held or paused)."""
         headers: RetryHeaders | None = None
         original: SourceCoords | None = None
         attempt = 0
@@ -631,13 +688,24 @@ class OrderProcessor:
         if breaker is not None and not breaker.allow():
             self._pause_all(tp, record.offset, f"circuit breaker {breaker.state.value}")
             return False
+        return self._attempt(tp, record, attempt, headers, original)
 
+    def _attempt(self, tp: Any, record: Any, attempt: int = 0, headers: RetryHeaders | None = None,
+                 original: SourceCoords | None = None, first_error: Exception | None = None,
+                 received_at: float | None = None) -> bool:
+        """Call the handler until the record is processed, sent to the DLT or handed to the retry
+        topic (True), or held for its backoff / paused by the breaker (False). ``first_error``:
+        the handler already failed once with it, at ``received_at`` (the hot path's first call)."""
+        key = _key_text(record.key)
+        coords = {"topic": record.topic, "partition": record.partition, "offset": record.offset, "key": key}
+        breaker = self.breaker
         with self._lock:
             self._tracker.received(tp, record.offset)
             state = self._retry.get((tp, record.offset))
         if state is not None:
             attempt = state.attempts
-        self._emit(Received(attempt=attempt, **coords))
+        self._emit(Received(attempt=attempt, **coords) if received_at is None
+                   else Received(ts=received_at, attempt=attempt, **coords))
         if state is not None:
             self._emit(Retried(attempt=attempt, planned_delay_s=state.planned_s,
                                actual_delay_s=self.clock() - state.failed_at, **coords))
@@ -648,75 +716,77 @@ class OrderProcessor:
         first_failure = state.first_failure_wall if state else (headers.first_failure_ms / 1000 if headers else None)
         previous = state.previous_s if state else (headers.planned_delay_ms / 1000 if headers else None)
         while True:
-            try:
-                result = self._call_handler(record)
-            except Exception as exc:  # noqa: BLE001 - every failure is classified, none is lost
-                transient = classify(exc) == "transient"
-                if breaker is not None and transient:
-                    breaker.record_failure()
-                    if breaker.state is BreakerState.OPEN:
-                        # the service is down: put the record back (it stays outstanding, so
-                        # the watermark stops before it), spend no retry, stop consuming
-                        self._pause_all(tp, record.offset, "circuit breaker OPEN")
-                        return False
-                if first_failure is None:
-                    first_failure = self.wall()
-                next_attempt = attempt + 1
-                elapsed = self.wall() - first_failure
-                if not self.policy.should_retry(exc, next_attempt, elapsed):
-                    retriable = transient and isinstance(exc, self.policy.retry_on)
-                    error = MaxRetriesExceeded(attempt, exc) if retriable else exc
-                    self._to_dlt(tp, record, error, attempt, original, coords)
-                    return True
-                delay = self.policy.delay(next_attempt, previous, self.rng)
-                log.info(
-                    "Retry %d/%s for offset %d of %s-%d (key %s): attempt %d failed with %s; next attempt in %.3fs (mode %s)",
-                    next_attempt, self.policy.max_attempts, record.offset, record.topic, record.partition,
-                    key, attempt + 1, describe(exc), delay, self.mode,
-                )
-                self._emit(RetryScheduled(attempt=next_attempt, max_attempts=self.policy.max_attempts,
-                                          planned_delay_s=delay, mode=self.mode, error=describe(exc), **coords))
-                if self.mode == "sleep":
-                    t0 = self.clock()
-                    self.sleep(delay)  # the pitfall: no poll() while sleeping
-                    attempt, previous = next_attempt, delay
-                    self._emit(Retried(attempt=attempt, planned_delay_s=delay, actual_delay_s=self.clock() - t0, **coords))
-                    continue
-                if self.mode == "topic":  # hand it to the retry topic, then it is done here
-                    try:
-                        hdrs, md = publish_to_retry(
-                            self.producer, self.settings.retry_topic, record, exc,
-                            attempt=next_attempt, delay_s=delay, first_failure_ms=int(first_failure * 1000),
-                            original=original, now_ms=int(self.wall() * 1000), timeout_s=self.ack_timeout_s,
-                        )
-                    except MessageSizeTooLargeError:
-                        # its value plus the retry headers exceed the request size: failing here would
-                        # stop the partition for good, so wait in place like the pause mode
-                        log.warning("offset %d of %s-%d (key %s) is too large for the retry topic %s: "
-                                    "retried in place instead (pause mode)", record.offset, record.topic,
-                                    record.partition, key, self.settings.retry_topic)
-                    else:
-                        self._emit(SentToRetryTopic(attempt=next_attempt, due_ms=hdrs.due_ms, retry_topic=md.topic,
-                                                    retry_partition=md.partition, retry_offset=md.offset, **coords))
-                        self._done(tp, record.offset)
-                        return True
-                now = self.clock()  # pause mode: keep it aside (and what is behind it) until due
-                with self._lock:
-                    self._retry[(tp, record.offset)] = _RetryState(
-                        attempts=next_attempt, first_failure_wall=first_failure, failed_at=now,
-                        planned_s=delay, previous_s=delay, error=describe(exc),
-                    )
-                    self._gate.hold(self.consumer, tp, record, now + delay)
-                return False
-            else:
+            exc, first_error = first_error, None
+            if exc is None:
+                try:
+                    result = self._call_handler(record)
+                except Exception as failure:  # noqa: BLE001 - every failure is classified, none is lost
+                    exc = failure
+            if exc is None:
                 if breaker is not None and not result.duplicate:
                     breaker.record_success()
                 self._emit(Processed(attempt=attempt, duplicate=result.duplicate, order_id=result.order_id, **coords))
                 if result.duplicate:
-                    log.info("duplicate order %s at offset %d of %s-%d: counted, not applied again",
-                             result.order_id, record.offset, record.topic, record.partition)
+                    _log_duplicate(result.order_id, record.offset, record.topic, record.partition)
                 self._done(tp, record.offset)
                 return True
+            transient = classify(exc) == "transient"
+            if breaker is not None and transient:
+                breaker.record_failure()
+                if breaker.state is BreakerState.OPEN:
+                    # the service is down: put the record back (it stays outstanding, so
+                    # the watermark stops before it), spend no retry, stop consuming
+                    self._pause_all(tp, record.offset, "circuit breaker OPEN")
+                    return False
+            if first_failure is None:
+                first_failure = self.wall()
+            next_attempt = attempt + 1
+            elapsed = self.wall() - first_failure
+            if not self.policy.should_retry(exc, next_attempt, elapsed):
+                retriable = transient and isinstance(exc, self.policy.retry_on)
+                error = MaxRetriesExceeded(attempt, exc) if retriable else exc
+                self._to_dlt(tp, record, error, attempt, original, coords)
+                return True
+            delay = self.policy.delay(next_attempt, previous, self.rng)
+            log.info(
+                "Retry %d/%s for offset %d of %s-%d (key %s): attempt %d failed with %s; next attempt in %.3fs (mode %s)",
+                next_attempt, self.policy.max_attempts, record.offset, record.topic, record.partition,
+                key, attempt + 1, describe(exc), delay, self.mode,
+            )
+            self._emit(RetryScheduled(attempt=next_attempt, max_attempts=self.policy.max_attempts,
+                                      planned_delay_s=delay, mode=self.mode, error=describe(exc), **coords))
+            if self.mode == "sleep":
+                t0 = self.clock()
+                self.sleep(delay)  # the pitfall: no poll() while sleeping
+                attempt, previous = next_attempt, delay
+                self._emit(Retried(attempt=attempt, planned_delay_s=delay, actual_delay_s=self.clock() - t0, **coords))
+                continue
+            if self.mode == "topic":  # hand it to the retry topic, then it is done here
+                try:
+                    hdrs, md = publish_to_retry(
+                        self.producer, self.settings.retry_topic, record, exc,
+                        attempt=next_attempt, delay_s=delay, first_failure_ms=int(first_failure * 1000),
+                        original=original, now_ms=int(self.wall() * 1000), timeout_s=self.ack_timeout_s,
+                    )
+                except MessageSizeTooLargeError:
+                    # its value plus the retry headers exceed the request size: failing here would
+                    # stop the partition for good, so wait in place like the pause mode
+                    log.warning("offset %d of %s-%d (key %s) is too large for the retry topic %s: "
+                                "retried in place instead (pause mode)", record.offset, record.topic,
+                                record.partition, key, self.settings.retry_topic)
+                else:
+                    self._emit(SentToRetryTopic(attempt=next_attempt, due_ms=hdrs.due_ms, retry_topic=md.topic,
+                                                retry_partition=md.partition, retry_offset=md.offset, **coords))
+                    self._done(tp, record.offset)
+                    return True
+            now = self.clock()  # pause mode: keep it aside (and what is behind it) until due
+            with self._lock:
+                self._retry[(tp, record.offset)] = _RetryState(
+                    attempts=next_attempt, first_failure_wall=first_failure, failed_at=now,
+                    planned_s=delay, previous_s=delay, error=describe(exc),
+                )
+                self._gate.hold(self.consumer, tp, record, now + delay)
+            return False
 
     def _done(self, tp: Any, offset: int) -> None:
         with self._lock:

@@ -284,3 +284,37 @@ def test_resumed_partitions_never_stall_with_small_polls(short, events, processo
     p.stop()
     assert events.stats()["retries_per_attempt"] == {1: 20, 2: 20}
     assert_ledger(short, events, ids, store)
+
+
+@pytest.mark.parametrize("mode", ["pause", "topic"])
+def test_a_mixed_batch_keeps_each_records_story_in_order(short, events, processors, mode):
+    """Records processed at their first attempt are recorded a batch at a time (the hot path);
+    a record that fails in the middle goes on from its first failure, its handler not called
+    again for it. Every record's events still tell its story in order, and the log is in the
+    order things happened (first receipts by offset)."""
+    store = OrderStore()
+    injector = FailureInjector(fail_first=1, targets={"ORD-D"})
+    orders = [Order("ORD-A", 10), Order("ORD-B", -5), Order("ORD-C", 30), Order("ORD-D", 40),
+              Order("ORD-E", 50), Order("ORD-A", 10)]
+    ids = produce(short, [(o.order_id, o.to_json()) for o in orders], events, partition=0)
+    p = processors.new(short, events=events, store=store, injector=injector, mode=mode,
+                       policy=quick_policy(0.05, 3)).start()
+    wait_until(settled(events, ids), 30, "the batch settled")
+    p.stop()
+
+    def story(key):
+        return [e.kind for e in events.events if getattr(e, "key", None) == key and e.kind != "Produced"]
+
+    assert story("ORD-A") == ["Received", "Processed", "Received", "Processed"]
+    assert story("ORD-B") == ["Received", "SentToDLT"]
+    assert story("ORD-C") == ["Received", "Processed"]
+    retried = (["SentToRetryTopic", "Received", "Retried", "Processed"] if mode == "topic"
+               else ["Received", "Retried", "Processed"])
+    assert story("ORD-D") == ["Received", "RetryScheduled", *retried]
+    assert story("ORD-E") == ["Received", "Processed"]
+    assert injector.attempts("ORD-D") == 2 and events.stats()["retries_per_attempt"] == {1: 1}
+    firsts = [e for e in events.of("Received") if e.topic == short.orders_topic]
+    assert [e.offset for e in firsts] == sorted(e.offset for e in firsts)
+    assert [e.ts for e in events.events] == sorted(e.ts for e in events.events)
+    assert [e.duplicate for e in events.of("Processed") if e.key == "ORD-A"] == [False, True]
+    assert_ledger(short, events, ids, store)

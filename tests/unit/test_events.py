@@ -221,3 +221,56 @@ def _story_events():
     log = EventLog()
     _story(log)
     return log.events
+
+
+# --- record_processed: the hot path's batch gives what appending each event gives -------------------
+
+_row = st.tuples(st.integers(0, 99), _ids, _ids, st.booleans(), st.floats(0, 1e9), st.floats(0, 1e9))
+_step = st.one_of(_event, st.lists(_row, max_size=5))  # an event, or one batch of happy-path rows
+
+
+def _row_events(consumer, rows):
+    """The events record_processed stands for, built the slow way."""
+    for offset, key, order_id, duplicate, received_ts, processed_ts in rows:
+        common = dict(consumer=consumer, topic="orders", partition=2, offset=offset, key=key)
+        yield Received(ts=received_ts, **common)
+        yield Processed(ts=processed_ts, order_id=order_id, duplicate=duplicate, **common)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(steps=st.lists(_step, max_size=12), bound=st.one_of(st.none(), st.integers(1, 10)),
+       subscribed=st.booleans())
+def test_record_processed_equals_appending_each_event(steps, bound, subscribed):
+    fast, slow = EventLog(max_events=bound), EventLog(max_events=bound)
+    seen = []
+    if subscribed:
+        fast.subscribe(seen.append)
+    for step in steps:
+        if isinstance(step, list):
+            fast.record_processed("c1", "orders", 2, step)
+            slow.extend(_row_events("c1", step))
+        else:
+            fast.append(step)
+            slow.append(step)
+    assert fast.stats() == slow.stats()
+    assert fast.partition_counts() == slow.partition_counts()
+    assert fast.ledger() == slow.ledger()
+    assert (len(fast), fast.dropped) == (len(slow), slow.dropped)
+    assert fast.events == slow.events
+    assert fast.events == slow.events  # built once, then kept
+    if subscribed:
+        assert seen == [e for step in steps
+                        for e in (_row_events("c1", step) if isinstance(step, list) else [step])]
+
+
+def test_record_processed_builds_frozen_events_in_order():
+    log = EventLog()
+    log.record_processed("c1", "orders", 4, [(10, "ORD-1", "ORD-1", False, 1.0, 1.5),
+                                             (11, "ORD-2", "ORD-2", True, 2.0, 2.5)])
+    assert [(e.kind, e.offset, e.ts) for e in log.events] == [
+        ("Received", 10, 1.0), ("Processed", 10, 1.5), ("Received", 11, 2.0), ("Processed", 11, 2.5)]
+    assert log.of(Processed)[1].duplicate is True
+    assert list(log.frame()["kind"]) == ["Received", "Processed", "Received", "Processed"]
+    assert log.stats()["processed"] == 1 and log.stats()["duplicates"] == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        log.events[0].key = "x"
