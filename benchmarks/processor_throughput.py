@@ -100,25 +100,19 @@ def processor_run(settings, n: int, mode: str, injector=None, group_suffix="", t
     policy = RetryPolicy(wait=exponential(0.05, 2.0, 1.0), stop=stop_after_attempt(3))
     proc = OrderProcessor(settings, mode=mode, injector=injector, policy=policy, max_poll_records=500,
                           group_id=f"{settings.group_id}-{mode}{group_suffix}")
-    first: dict[str, float] = {}
-    settled = [0]
+    ended: list[float] = []
 
-    def count(event) -> None:  # O(1) per event: events.stats() rescans the whole log
-        if "t" not in first and event.kind == "Received":
-            first["t"] = time.perf_counter()
-        if event.kind == "SentToDLT" or (event.kind == "Processed" and not event.duplicate):
-            settled[0] += 1
+    def done() -> bool:  # once per poll; EventLog.stats() is incremental, no per-event subscriber
+        stats = proc.events.stats()
+        if stats["processed"] + stats["dlt"] < n:
+            return False
+        if not ended:
+            ended.append(time.time())  # like the raw loop: closing the consumer is not timed
+        return True
 
-    proc.events.subscribe(count)
-
-    def done() -> bool:
-        if settled[0] >= n and "end" not in first:
-            first["end"] = time.perf_counter()  # like the raw loop: closing the consumer is not timed
-        return settled[0] >= n
-
-    start = time.perf_counter()
     stats = proc.run(until=done, timeout_s=timeout_s)
-    took = first.get("end", time.perf_counter()) - first.get("t", start)
+    received = proc.events.of("Received")
+    took = (ended[0] if ended else time.time()) - (received[0].ts if received else 0)
     if stats["processed"] + stats["dlt"] < n:
         raise RuntimeError(f"{mode}: only {stats['processed']} processed + {stats['dlt']} DLT of {n}")
     return took, proc.events
@@ -211,9 +205,10 @@ def main(argv=None) -> int:
         verdict = "met" if raw_s / proc_s >= 0.8 else "not met"
         print(f"\nPer order: raw loop {raw_us:.1f} µs, validating loop {floor_us:.1f} µs, processor {proc_us:.1f} µs. "
               f"The 0.8 goal allows {raw_us / 4:.1f} µs on top of the raw loop: {verdict}. Validation and the "
-              f"idempotence check alone take {floor_us - raw_us:.1f} µs; the processor's other "
-              f"{proc_us - floor_us:.1f} µs are its bookkeeping (two frozen events per order in the EventLog, "
-              f"the done watermark, thread-safe state shared with the API and the rebalance listener).")
+              f"idempotence check alone take {floor_us - raw_us:.1f} µs (the validating loop is "
+              f"{raw_s / floor_s:.2f} of the raw loop); the processor's other {proc_us - floor_us:.1f} µs are its "
+              f"bookkeeping (the done watermark, two events per order recorded a batch at a time, state shared "
+              f"with the API and the rebalance listener): {floor_s / proc_s:.2f} of the validating loop.")
 
         print(f"\n### 1 % poison, 5 % transient (first call fails), {n} orders\n")
         print("| mode | time | orders/s | ratio to clean | retries | DLT | retry delay error p50 | p99 |")

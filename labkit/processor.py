@@ -48,7 +48,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from kafka import OffsetAndMetadata
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from labkit import clients
@@ -81,6 +80,8 @@ from labkit.orders import Order, parse_order
 from labkit.rebalance import RebalanceListener, format_partitions, offsets_tuple
 from labkit.retry_topic import DueGate, RetryHeaders, publish_to_retry, resume
 from labkit.settings import Settings
+from labkit.store import OrderStore
+from labkit.watermark import DoneTracker
 
 __all__ = ["MODES", "OrderStore", "DoneTracker", "HandleResult", "OrderProcessor"]
 
@@ -88,109 +89,6 @@ log = logging.getLogger("labkit.processor")
 
 MODES = ("sleep", "pause", "topic")
 FAST_FACTOR = 0.05
-
-
-class OrderStore:
-    """The processed-orders "database": a thread-safe set of order ids (idempotence by orderId).
-
-    ``add(order_id)`` returns True the first time, False for a duplicate.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._ids: dict[str, Any] = {}
-
-    def add(self, order_id: str, order: Any = None) -> bool:
-        with self._lock:
-            if order_id in self._ids:
-                return False
-            self._ids[order_id] = order
-            return True
-
-    def __contains__(self, order_id: object) -> bool:
-        with self._lock:
-            return order_id in self._ids
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._ids)
-
-    def ids(self) -> list[str]:
-        with self._lock:
-            return list(self._ids)
-
-    def get(self, order_id: str) -> Any:
-        with self._lock:
-            return self._ids.get(order_id)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._ids.clear()
-
-
-class DoneTracker:
-    """Per-partition contiguous "done" watermark: the next offset that may be committed.
-
-    ``received(tp, o)`` marks ``o`` outstanding; ``done(tp, o)`` clears it. The watermark is the
-    lowest outstanding offset, or (highest seen + 1) when nothing is outstanding (gaps in offsets,
-    such as transaction markers, are therefore skipped correctly).
-    """
-
-    def __init__(self) -> None:
-        self._outstanding: dict[Any, set[int]] = {}
-        self._high: dict[Any, int] = {}
-        self._committed: dict[Any, int] = {}
-
-    def received(self, tp: Any, offset: int) -> None:
-        outstanding = self._outstanding.get(tp)
-        if outstanding is None:  # not setdefault(tp, set()): that builds a set per record
-            outstanding = self._outstanding[tp] = set()
-        outstanding.add(offset)
-        self._seen(tp, offset)
-
-    def done(self, tp: Any, offset: int) -> None:
-        outstanding = self._outstanding.get(tp)
-        if outstanding is not None:
-            outstanding.discard(offset)
-        self._seen(tp, offset)
-
-    def done_all(self, tp: Any, offsets: list[int]) -> None:
-        """``done`` for many offsets of one partition at once (a batch processed at once)."""
-        if not offsets:
-            return
-        outstanding = self._outstanding.get(tp)
-        if outstanding:
-            outstanding.difference_update(offsets)
-        self._seen(tp, max(offsets))
-
-    def _seen(self, tp: Any, offset: int) -> None:
-        if offset > self._high.get(tp, -1):
-            self._high[tp] = offset
-
-    def watermark(self, tp: Any) -> int | None:
-        if tp not in self._high:
-            return None
-        outstanding = self._outstanding.get(tp)
-        return min(outstanding) if outstanding else self._high[tp] + 1
-
-    def pending(self, tps: Any = None) -> dict[Any, OffsetAndMetadata]:
-        """``{tp: OffsetAndMetadata}`` for partitions whose watermark moved since the last commit."""
-        out = {}
-        for tp in list(self._high) if tps is None else tps:
-            wm = self.watermark(tp)
-            if wm is not None and wm > self._committed.get(tp, -1):
-                out[tp] = OffsetAndMetadata(wm, "", -1)
-        return out
-
-    def mark_committed(self, offsets: dict[Any, Any]) -> None:
-        for tp, om in offsets.items():
-            self._committed[tp] = max(self._committed.get(tp, -1), int(getattr(om, "offset", om)))
-
-    def drop(self, tps: Any) -> None:
-        for tp in tps:
-            self._outstanding.pop(tp, None)
-            self._high.pop(tp, None)
-            self._committed.pop(tp, None)
 
 
 class HandleResult(NamedTuple):
@@ -540,6 +438,7 @@ class OrderProcessor:
         if tp not in consumer.assignment():
             return
         retry_topic, retrying, breaker, wall = self.settings.retry_topic, self._retry, self.breaker, self.wall
+        consumer_id, topic, partition = self.consumer_id, tp.topic, tp.partition
         processed: list[ProcessedRow] = []
         try:
             for i, record in enumerate(records):
@@ -564,7 +463,8 @@ class OrderProcessor:
                         if breaker is not None and not result.duplicate:
                             breaker.record_success()
                         key = record.key
-                        processed.append((record.offset, None if key is None else key.decode("utf-8", "replace"),
+                        processed.append((consumer_id, topic, partition, record.offset,
+                                          None if key is None else key.decode("utf-8", "replace"),
                                           result.order_id, result.duplicate, received_at, wall()))
                         continue
                 if not ok:
@@ -576,16 +476,15 @@ class OrderProcessor:
 
     def _record_processed(self, tp: Any, processed: list[ProcessedRow]) -> None:
         """Mark the records processed at their first attempt done and record their Received and
-        Processed events in one step (:meth:`EventLog.record_processed`: ``processed`` holds its
-        rows); empties ``processed``."""
+        Processed events in one step (:meth:`EventLog.record_processed`); empties ``processed``."""
         if not processed:
             return
         with self._lock:
-            self._tracker.done_all(tp, [row[0] for row in processed])
-        self.events.record_processed(self.consumer_id, tp.topic, tp.partition, processed)
-        for offset, _, order_id, duplicate, _, _ in processed:
+            self._tracker.done_all(tp, [row[3] for row in processed])
+        self.events.record_processed(processed)
+        for _, topic, partition, offset, _, order_id, duplicate, _, _ in processed:
             if duplicate:
-                _log_duplicate(order_id, offset, tp.topic, tp.partition)
+                _log_duplicate(order_id, offset, topic, partition)
         processed.clear()
 
     def _commit_done(self) -> None:
@@ -651,7 +550,7 @@ class OrderProcessor:
             if order.order_id in self.store:  # a duplicate does not call the order service again
                 return HandleResult(order.order_id, duplicate=True)
             self.injector.call(order)
-        return HandleResult(order.order_id, duplicate=not self.store.add(order.order_id, order))
+        return HandleResult(order.order_id, not self.store.add(order.order_id, order))  # positional: cheaper
 
     def _call_handler(self, record: Any) -> HandleResult:
         result = self.handler(record)

@@ -2,7 +2,7 @@
 
 from kafka import TopicPartition
 
-from labkit.processor import DoneTracker
+from labkit.watermark import DoneTracker
 
 TP = TopicPartition("orders", 0)
 

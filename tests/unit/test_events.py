@@ -225,14 +225,16 @@ def _story_events():
 
 # --- record_processed: the hot path's batch gives what appending each event gives -------------------
 
-_row = st.tuples(st.integers(0, 99), _ids, _ids, st.booleans(), st.floats(0, 1e9), st.floats(0, 1e9))
+_row = st.builds(lambda offset, key, order_id, duplicate, received_ts, processed_ts: (
+    "c1", "orders", 2, offset, key, order_id, duplicate, received_ts, processed_ts),
+    st.integers(0, 99), _ids, _ids, st.booleans(), st.floats(0, 1e9), st.floats(0, 1e9))
 _step = st.one_of(_event, st.lists(_row, max_size=5))  # an event, or one batch of happy-path rows
 
 
-def _row_events(consumer, rows):
+def _row_events(rows):
     """The events record_processed stands for, built the slow way."""
-    for offset, key, order_id, duplicate, received_ts, processed_ts in rows:
-        common = dict(consumer=consumer, topic="orders", partition=2, offset=offset, key=key)
+    for consumer, topic, partition, offset, key, order_id, duplicate, received_ts, processed_ts in rows:
+        common = dict(consumer=consumer, topic=topic, partition=partition, offset=offset, key=key)
         yield Received(ts=received_ts, **common)
         yield Processed(ts=processed_ts, order_id=order_id, duplicate=duplicate, **common)
 
@@ -247,8 +249,8 @@ def test_record_processed_equals_appending_each_event(steps, bound, subscribed):
         fast.subscribe(seen.append)
     for step in steps:
         if isinstance(step, list):
-            fast.record_processed("c1", "orders", 2, step)
-            slow.extend(_row_events("c1", step))
+            fast.record_processed(step)
+            slow.extend(_row_events(step))
         else:
             fast.append(step)
             slow.append(step)
@@ -260,13 +262,13 @@ def test_record_processed_equals_appending_each_event(steps, bound, subscribed):
     assert fast.events == slow.events  # built once, then kept
     if subscribed:
         assert seen == [e for step in steps
-                        for e in (_row_events("c1", step) if isinstance(step, list) else [step])]
+                        for e in (_row_events(step) if isinstance(step, list) else [step])]
 
 
 def test_record_processed_builds_frozen_events_in_order():
     log = EventLog()
-    log.record_processed("c1", "orders", 4, [(10, "ORD-1", "ORD-1", False, 1.0, 1.5),
-                                             (11, "ORD-2", "ORD-2", True, 2.0, 2.5)])
+    log.record_processed([("c1", "orders", 4, 10, "ORD-1", "ORD-1", False, 1.0, 1.5),
+                          ("c1", "orders", 4, 11, "ORD-2", "ORD-2", True, 2.0, 2.5)])
     assert [(e.kind, e.offset, e.ts) for e in log.events] == [
         ("Received", 10, 1.0), ("Processed", 10, 1.5), ("Received", 11, 2.0), ("Processed", 11, 2.5)]
     assert log.of(Processed)[1].duplicate is True
