@@ -9,7 +9,9 @@ through a Kafka topic or a pipe.
 :class:`EventLog` collects them (thread-safe), notifies subscribers, and derives everything the
 notebooks plot: :meth:`EventLog.frame` (a pandas DataFrame, one row per event),
 :meth:`EventLog.stats` and the no-loss :meth:`EventLog.ledger`
-(produced = processed + DLT + in flight).
+(produced = processed + DLT + in flight). The consumer's hot path records the Received and
+Processed events of a whole batch in one step (:meth:`EventLog.record_processed`): kept compact,
+built into frozen events when first read, so reading is unchanged.
 
 The *record id* of an event is its ``order_id`` when known, else its record ``key``: the course
 produces orders keyed by ``orderId``, so both name the same order (and a poison record, which has
