@@ -462,7 +462,7 @@ class OrderProcessor:
                     else:
                         if breaker is not None and not result.duplicate:
                             breaker.record_success()
-                        key = record.key
+                        key = record.key  # _key_text inlined: a call per record is a tenth of the budget
                         processed.append((consumer_id, topic, partition, record.offset,
                                           None if key is None else key.decode("utf-8", "replace"),
                                           result.order_id, result.duplicate, received_at, wall()))
