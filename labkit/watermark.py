@@ -2,7 +2,8 @@
 
 The consumer's position can be past a record still waiting for its retry (pause mode keeps it
 aside, the topic mode's retry-topic records wait for their due time), so committing the position
-would lose it on a crash. The watermark is the next offset every record before which is done.
+would lose it on a crash. The watermark is the lowest offset not done yet: every record before it
+is done, so committing it loses nothing.
 """
 
 from __future__ import annotations

@@ -46,3 +46,18 @@ def test_drop_forgets_revoked_partitions():
     tracker.drop([TP])
     assert tracker.watermark(TP) is None
     assert tracker.pending() == {}
+
+
+def test_done_all_is_done_for_each_offset():
+    """The hot path marks a whole batch done at once; a record put back by an open breaker (still
+    outstanding) and processed in that batch is cleared too."""
+    tracker = DoneTracker()
+    tracker.received(TP, 5)  # the breaker opened on it: outstanding, delivered again later
+    assert tracker.watermark(TP) == 5
+    tracker.done_all(TP, [5, 6, 7])
+    assert tracker.watermark(TP) == 8
+    tracker.done_all(TP, [])
+    assert tracker.watermark(TP) == 8
+    tracker.received(TP, 8)
+    tracker.done_all(TP, [9, 10])  # 8 still outstanding (held for its backoff)
+    assert tracker.watermark(TP) == 8
