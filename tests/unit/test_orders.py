@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labkit.errors import MalformedPayload, ValidationError, describe
-from labkit.orders import STATUSES, Order, parse_order, sample_orders, validate
+from labkit.orders import STATUSES, Order, _first_broken_rule, decode_json, parse_order, sample_orders, validate
 
 
 def test_order_json_is_the_module_format():
@@ -166,3 +166,60 @@ def test_any_json_value_gives_an_order_or_a_permanent_error(value):
     except (MalformedPayload, ValidationError):
         return
     assert isinstance(order, Order)
+
+
+_EDGES = {  # each one breaks, or nearly breaks, one rule
+    "orderId": ["", " ", "\u2003", " A ", None, 1, True, ["A"]],
+    "amount": [0, -1, True, False, float("nan"), float("inf"), -float("inf"), 10**400, 1e-300, "1", None, [1]],
+    "status": ["pending", "", None, 1, ["PENDING"], "PAID "],
+}
+_VALID = {"orderId": st.sampled_from(["ORD-1", "A"]),
+          "amount": st.integers(1, 10**6) | st.floats(1e-3, 1e6),
+          "status": st.sampled_from(STATUSES)}
+
+
+def _outcome(function, *args):
+    try:
+        return repr(function(*args))
+    except (MalformedPayload, ValidationError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.mark.parametrize("field, value", [(f, v) for f, values in _EDGES.items() for v in values] + [("status", "absent")])
+def test_each_edge_gets_the_same_verdict_from_the_fast_path_and_the_rules(field, value):
+    # validate() accepts the usual order in one test and leaves the rest to _first_broken_rule:
+    # both must give the same Order, or the same error message
+    data = {"orderId": "ORD-1", "amount": 100, "status": "PAID"}
+    if value == "absent":
+        del data[field]
+    else:
+        data[field] = value
+    assert _outcome(validate, data) == _outcome(_first_broken_rule, data)
+
+
+@given(st.fixed_dictionaries({}, optional={
+    field: _VALID[field] | st.sampled_from(_EDGES[field]) for field in _EDGES
+} | {"extra": st.integers()}))
+def test_the_fast_path_agrees_with_the_rules_one_by_one(data):
+    assert _outcome(validate, data) == _outcome(_first_broken_rule, data)
+
+
+@given(st.one_of(
+    st.text(max_size=12),
+    st.builds(lambda value, before, after: before + json.dumps(value) + after,
+              st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=4),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)),
+              st.sampled_from(["", " ", "\ufeff", "\n"]), st.sampled_from(["", " ", "x", "\t", "{}"])),
+))
+def test_the_decoder_gives_what_json_loads_gives(text):
+    try:
+        expected = repr(json.loads(text))
+    except ValueError as exc:
+        expected = MalformedPayload
+        message = str(exc)
+    if expected is MalformedPayload:
+        with pytest.raises(MalformedPayload) as caught:
+            decode_json(text)
+        assert message in str(caught.value) or str(caught.value) == "empty payload"
+    else:
+        assert repr(decode_json(text)) == expected
