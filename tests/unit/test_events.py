@@ -225,8 +225,9 @@ def _story_events():
 
 # --- record_processed: the hot path's batch gives what appending each event gives -------------------
 
-_row = st.builds(lambda offset, key, order_id, duplicate, received_ts, processed_ts: (
-    "c1", "orders", 2, offset, key, order_id, duplicate, received_ts, processed_ts),
+_row = st.builds(lambda topic, partition, offset, key, order_id, duplicate, received_ts, processed_ts: (
+    "c1", topic, partition, offset, key, order_id, duplicate, received_ts, processed_ts),
+    st.sampled_from(["orders", "orders.retry"]), st.integers(1, 2),  # usually one partition a batch
     st.integers(0, 99), _ids, _ids, st.booleans(), st.floats(0, 1e9), st.floats(0, 1e9))
 _step = st.one_of(_event, st.lists(_row, max_size=5))  # an event, or one batch of happy-path rows
 
