@@ -365,9 +365,6 @@ class ConsumerGroup:
 
     def health(self, name: str, timeout_s: float = 2.0) -> dict:
         """``GET /health`` of a process instance (its port comes from its ready file)."""
-        import urllib.error
-        import urllib.request
-
         ready = wait_until(lambda: self._instances[name].ready(), timeout_s + 10, f"{name} serving HTTP")
         if not ready.get("port"):
             raise RuntimeError(f"{name} serves no HTTP endpoint (http=False)")

@@ -117,7 +117,6 @@ def run_scenario(settings: Settings, strategy: str, leave: bool = False, process
             final = group.wait_for_assignment([3, 3], step_timeout_s)
         elapsed = time.monotonic() - t0
     tl = Timeline(events)
-    join = _step(tl, f"join {third}")
     row: dict[str, Any] = {"strategy": strategy, "protocol": PROTOCOL.get(strategy, "?")}
     steps = [("join", f"join {third}")] + ([("leave", f"leave {third}")] if leave else [])
     for label, trigger in steps:
