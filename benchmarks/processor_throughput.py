@@ -3,10 +3,11 @@
     python benchmarks/processor_throughput.py [--orders 10000] [--engine embedded|kafka]
 
 1. Clean run: ``--clean-orders`` valid orders; the raw loop (poll, decode the JSON the way the
-   processor does, commit per poll), the same loop with ``json.loads`` (for reference), the same
-   loop validating each order and checking its id (the least any processor does) and the
-   processor (pause mode) each consume all of them in their own group, same run, alternately
-   ``--repeat`` times (the first round also measures warm-up); medians. Goal: ratio >= 0.8.
+   processor does, commit per poll), the same loop with ``json.loads`` (what a raw consumer
+   usually calls), the same loop validating each order and checking its id (the least any
+   processor does) and the processor (pause mode) each consume all of them in their own group,
+   same run, ``--repeat`` rounds, each starting one consumer later than the one before (no
+   consumer always runs first or last); medians. Goal: ratio >= 0.8.
 2. Dirty runs: 1 % poison payloads and 5 % orders whose first call fails (transient), in the
    sleep, pause and topic modes; throughput as a ratio to the processor's clean run.
 3. Retry timing: actual minus planned delay of every retry (Retried events), p50 and p99, in the
@@ -178,7 +179,7 @@ def main(argv=None) -> int:
     parser.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
     parser.add_argument("--clean-orders", type=int, default=50_000,
                         help="orders of the clean run (a run of 10 000 lasts ~0.2 s: too short to measure)")
-    parser.add_argument("--repeat", type=int, default=3, help="clean-run rounds (medians are printed)")
+    parser.add_argument("--repeat", type=int, default=4, help="clean-run rounds (medians are printed)")
     args = parser.parse_args(argv)
     logging.getLogger("labkit").setLevel(logging.WARNING)  # one line per DLT record would drown the tables
     logging.getLogger("kafka").setLevel(logging.ERROR)
@@ -191,12 +192,18 @@ def main(argv=None) -> int:
         topics.create(clean)
         produce(clean, args.clean_orders, poison_rate=0.0)
         m = args.clean_orders
-        raws, loads, floors, procs = [], [], [], []
-        for r in range(args.repeat):  # same records, a fresh group each round
-            raws.append(raw_loop(clean, m, group_suffix=f"-{r}"))
-            loads.append(raw_loop(clean, m, group_suffix=f"-loads-{r}", work=json.loads))
-            floors.append(raw_loop(clean, m, group_suffix=f"-floor-{r}", work=validate_and_store()))
-            procs.append(processor_run(clean, m, "pause", group_suffix=f"-{r}")[0])
+        runs = {  # same records, a fresh group each round
+            "raw": lambda r: raw_loop(clean, m, group_suffix=f"-{r}"),
+            "loads": lambda r: raw_loop(clean, m, group_suffix=f"-loads-{r}", work=json.loads),
+            "floor": lambda r: raw_loop(clean, m, group_suffix=f"-floor-{r}", work=validate_and_store()),
+            "proc": lambda r: processor_run(clean, m, "pause", group_suffix=f"-{r}")[0],
+        }
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        names = list(runs)
+        for r in range(args.repeat):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                times[name].append(runs[name](r))
+        raws, loads, floors, procs = (times[name] for name in names)
         raw_s, loads_s, floor_s, proc_s = (statistics.median(x) for x in (raws, loads, floors, procs))
         print(f"### Clean run, {m} valid orders, engine {args.engine}, median of {args.repeat} rounds\n")
         print("| consumer | time | orders/s | ratio to raw |\n|---|---|---|---|")
@@ -212,9 +219,11 @@ def main(argv=None) -> int:
               f"validating loop: {', '.join(f'{r / f:.2f}' for r, f in zip(raws, floors))}.")
         raw_us, floor_us, proc_us = (s / m * 1e6 for s in (raw_s, floor_s, proc_s))
         verdict = "met" if raw_s / proc_s >= 0.8 else "not met"
+        loads_verdict = "met" if loads_s / proc_s >= 0.8 else "not met"
         print(f"\nPer order: raw loop {raw_us:.1f} µs, validating loop {floor_us:.1f} µs, processor {proc_us:.1f} µs. "
-              f"The 0.8 goal allows {raw_us / 4:.1f} µs on top of the raw loop: {verdict}. Validation and the "
-              f"idempotence check alone take {floor_us - raw_us:.1f} µs (the validating loop is "
+              f"Goal 0.8 against the raw loop decoding as the processor does: {raw_s / proc_s:.2f}, {verdict}; "
+              f"against the json.loads loop: {loads_s / proc_s:.2f}, {loads_verdict}. Validation and the "
+              f"idempotence check take {floor_us - raw_us:.1f} µs (the validating loop is "
               f"{raw_s / floor_s:.2f} of the raw loop); the processor's other {proc_us - floor_us:.1f} µs are its "
               f"bookkeeping (the done watermark, two events per order recorded a batch at a time, state shared "
               f"with the API and the rebalance listener): {floor_s / proc_s:.2f} of the validating loop.")
