@@ -145,7 +145,7 @@ def validate(data: Mapping[str, Any]) -> Order:
 
 
 def _first_broken_rule(data: Mapping[str, Any]) -> Order:
-    """The rules one at a time: raises ``ValidationError`` naming the first one broken."""
+    """The rules one at a time: the order, or ``ValidationError`` naming the first rule it breaks."""
     if "orderId" not in data:
         raise ValidationError("orderId is missing")
     order_id = data["orderId"]
