@@ -43,13 +43,17 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (minutes, not tens of minutes)")
-    parser.add_argument("--only", help="comma-separated script names without .py")
+    parser.add_argument("--only", help="comma-separated script names without .py: only their sections of "
+                                       "the output are replaced, the others are kept as they were")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
     wanted = set(args.only.split(",")) if args.only else None
+    kept = _sections(args.output) if wanted else {}
     sections = []
     for script, title, full, quick in BENCHMARKS:
         if wanted and script.removesuffix(".py") not in wanted:
+            if title in kept:
+                sections.append(kept[title])
             continue
         if not (HERE / script).exists():
             sections.append(f"## {title}\n\n_not run: `{script}` does not exist yet._\n")
@@ -59,14 +63,24 @@ def main(argv=None) -> int:
                               capture_output=True, text=True, timeout=3600)
         took = time.monotonic() - start
         body = done.stdout.strip() if done.returncode == 0 else f"**failed** (exit {done.returncode}):\n\n```\n{done.stderr[-1500:]}\n```"
-        sections.append(f"## {title}\n\n`python benchmarks/{script} {' '.join(quick if args.quick else full)}`"
+        sections.append(f"## {title}\n\n_Measured {dt.date.today().isoformat()}:_ "
+                        f"`python benchmarks/{script} {' '.join(quick if args.quick else full)}`"
                         f" — {took:.0f} s\n\n{body}\n")
         print(f"{script}: exit {done.returncode} in {took:.0f} s", file=sys.stderr)
-    header = (f"# Benchmark results\n\nMeasured on {dt.date.today().isoformat()} — {machine()}.\n"
-              f"Mode: {'quick' if args.quick else 'full'}. Regenerate with `make benchmarks`.\n")
+    header = (f"# Benchmark results\n\n{machine()}. Mode: {'quick' if args.quick else 'full'}; each section says "
+              f"when it was measured.\nRegenerate with `make benchmarks`, or one section with "
+              f"`python benchmarks/run_all.py --only NAME`.\n")
     args.output.write_text(header + "\n" + "\n".join(sections))
     print(args.output)
     return 0
+
+
+def _sections(path: Path) -> dict[str, str]:
+    """``{title: whole section}`` of an earlier RESULTS.md (empty if there is none)."""
+    if not path.exists():
+        return {}
+    parts = path.read_text().split("\n## ")[1:]
+    return {part.split("\n", 1)[0]: f"## {part.rstrip()}\n" for part in parts}
 
 
 if __name__ == "__main__":
