@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import httpx
 
 from labkit import broker, topics
 from labkit.settings import load
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from isolated import free_port, private_state_dir
 
 
 async def level(url: str, clients: int, max_requests: int, seconds: float, tag: str) -> dict:
@@ -84,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=50, help="requests sent before measuring (default 50)")
     args = parser.parse_args(argv)
 
-    os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-bench-")
+    private_state_dir("labkit-bench-")
     settings = load(bootstrap_servers=f"127.0.0.1:{free_port()}")
     broker.up(args.engine, settings=settings)
     port = free_port()

@@ -9,23 +9,15 @@ Kafka Metadata request, reads its RSS once ready and again after creating the co
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
 import sys
-import tempfile
 import time
 
 import psutil
 
 from labkit import broker, topics
 from labkit.settings import load
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from isolated import free_port, private_state_dir
 
 
 def one_run(engine: str) -> tuple[float, float, float]:
@@ -72,7 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--engines", default="embedded,kafka")
     args = parser.parse_args(argv)
-    os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-bench-")
+    private_state_dir("labkit-bench-")
     print(table(measure(args.engines.split(","), args.runs)))
     return 0
 

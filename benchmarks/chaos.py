@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,12 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from labkit import broker, topics  # noqa: E402
 from labkit.chaos import ChaosConfig, markdown_table, run_chaos, session_for  # noqa: E402
 from labkit.settings import load  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from isolated import free_port, keep, private_state_dir  # noqa: E402
 
 
 def log(line: str) -> None:
@@ -58,7 +50,7 @@ def main(argv=None) -> int:
     if args.duration is None:
         args.duration = float(min(60, max(15, round(args.orders / 220))))
     logging.getLogger("labkit").setLevel(logging.WARNING)
-    os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-chaos-")
+    state = private_state_dir("labkit-chaos-")
     engines = ["embedded", "kafka"] if args.engine == "both" else [args.engine]
     modes = ["pause", "topic"] if args.mode == "both" else [args.mode]
 
@@ -78,7 +70,7 @@ def main(argv=None) -> int:
                                      kill_every_s=(3.0, 6.0), settle_timeout_s=args.settle_timeout, seed=args.seed)
                 log(f"{engine} / {mode}: {args.orders} orders over {args.duration:g} s")
                 report = run_chaos(settings, config, engine=engine, log=log,
-                                   log_dir=Path(os.environ["LABKIT_STATE_DIR"]) / f"{engine}-{mode}")
+                                   log_dir=state / f"{engine}-{mode}")
                 log(("  ok: " if report.ok else "  NOT OK: ") + report.summary())
                 reports.append(report)
         finally:
@@ -103,6 +95,8 @@ def main(argv=None) -> int:
             print(f"| {rep.engine} | {rep.mode} | " + " | ".join(str(rep.dlt_reasons.get(r, 0)) for r in reasons) + " |")
     bad = [r for r in reports if not r.ok]
     if bad:
+        keep(state)
+        log(f"consumer logs kept in {state}")
         for r in bad:
             log(f"FAILED {r.engine}/{r.mode}: {r.summary()}")
         return 1

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -22,13 +20,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from isolated import free_port, private_state_dir
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def slowest_cell(nb) -> tuple[float, str]:
@@ -52,7 +46,7 @@ def main(argv=None) -> int:
     parser.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
     parser.add_argument("--slow", action="store_true", help="without LABKIT_FAST (the classroom timings)")
     args = parser.parse_args(argv)
-    os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-course-")
+    private_state_dir("labkit-course-")
     os.environ["LABKIT_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"
     os.environ["MPLBACKEND"] = "Agg"
     if not args.slow:

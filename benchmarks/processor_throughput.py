@@ -20,12 +20,9 @@ from __future__ import annotations
 import argparse
 import logging
 import json
-import os
 import random
-import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -36,12 +33,7 @@ from labkit.injection import FailureInjector
 from labkit.orders import Order, decode_json, parse_order
 from labkit.processor import OrderProcessor
 from labkit.settings import load
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from isolated import free_port, private_state_dir
 
 
 def produce(settings, n: int, poison_rate: float, seed: int = 7) -> tuple[set[str], set[str]]:
@@ -194,7 +186,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("labkit").setLevel(logging.WARNING)  # one line per DLT record would drown the tables
     logging.getLogger("kafka").setLevel(logging.ERROR)
-    os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-bench-")
+    private_state_dir("labkit-bench-")
     base = load(bootstrap_servers=f"127.0.0.1:{free_port()}")
     broker.up(args.engine, settings=base)
     n = args.orders

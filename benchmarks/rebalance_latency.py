@@ -17,7 +17,6 @@ consumers then a leave, short sessions). Prints Markdown tables; bounded: every 
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
 import time
@@ -31,12 +30,7 @@ from labkit.group import ConsumerGroup  # noqa: E402
 from labkit.settings import load  # noqa: E402
 from labkit.strategies import compare, short_session  # noqa: E402
 from labkit.timeline import Timeline  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from isolated import free_port, private_state_dir  # noqa: E402
 
 
 def one_run(settings, k: int) -> dict[str, float]:
@@ -74,6 +68,7 @@ def main() -> int:
     ap.add_argument("--engines", default="embedded,kafka")
     ap.add_argument("--no-strategies", action="store_true")
     args = ap.parse_args()
+    private_state_dir("labkit-bench-")
 
     latency_rows, strategy_tables = [], {}
     for engine in args.engines.split(","):

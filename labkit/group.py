@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,7 +177,8 @@ class ConsumerGroup:
     ``session_timeout_ms`` / ``heartbeat_interval_ms`` / ``max_poll_interval_ms`` (default: the
     settings'); ``transient_rate`` / ``fail_first`` / ``latency_s`` (the failure injector of every
     instance); ``max_poll_records`` (the most records one ``poll()`` returns; default 100); ``static`` (give each instance ``group_instance_id=<name>``); ``http`` (serve
-    /health and /stats from each process; ports from 18083 up); ``name_prefix``; ``log_dir``.
+    /health and /stats from each process; ports from 18083 up); ``name_prefix``; ``log_dir`` (where
+    each instance's ``.log`` / ``.out`` go and are kept; None: a temp dir, removed by :meth:`close`).
     """
 
     def __init__(self, settings: Settings, mode: str = "pause", assignor: str | None = None,
@@ -197,6 +199,7 @@ class ConsumerGroup:
         self.static, self.http, self.name_prefix = static, http, name_prefix
         self.extra_args = list(extra_args)
         self.run_id = uuid.uuid4().hex[:12]
+        self._own_log_dir = not log_dir
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="labkit-group-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._instances: dict[str, _Instance] = {}
@@ -443,7 +446,8 @@ class ConsumerGroup:
     def logs(self, name: str, tail: int = 40, grep: str | None = None) -> str:
         """The last ``tail`` lines of an instance's console output (its rebalance log lines are
         there); with ``grep``, only the lines containing it, case-insensitive (``docker logs
-        m04-dotnet-consumer-1 --tail 20 | grep -i rebalance``)."""
+        m04-dotnet-consumer-1 --tail 20 | grep -i rebalance``). Until :meth:`close`, which removes
+        them unless ``log_dir`` was given."""
         path = self.log_dir / f"{name}.out"
         lines = path.read_text(errors="replace").splitlines() if path.exists() else []
         if grep is not None:
@@ -552,6 +556,8 @@ class ConsumerGroup:
             if self._reader is not None:
                 self._reader.join(5)
             _LIVE.discard(self)
+            if self._own_log_dir:  # a temp dir per group would pile up (hundreds per test run)
+                shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def __enter__(self) -> ConsumerGroup:
         return self

@@ -8,6 +8,7 @@ each notebook's ``broker.ensure()`` finds this broker instead of a student's bro
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 
@@ -29,7 +30,7 @@ def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
     if engine == "external":
         return
-    os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-nb-")
+    _started["state_dir"] = os.environ["LABKIT_STATE_DIR"] = tempfile.mkdtemp(prefix="labkit-nb-")
     os.environ["LABKIT_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{_free_port()}"
     settings = load()
     _started["info"] = broker.up(engine, settings=settings)
@@ -48,3 +49,6 @@ def pytest_unconfigure(config):
             broker.down(settings=_started.pop("settings"), all_ports=True)
         except broker.BrokerError:
             pass  # already stopped: 09_checkpoint_and_cleanup stops the broker as its last step
+    state_dir = _started.pop("state_dir", None)
+    if state_dir:  # the broker's data and logs: one directory per run would pile up in /tmp
+        shutil.rmtree(state_dir, ignore_errors=True)

@@ -1,0 +1,20 @@
+"""Where a ConsumerGroup keeps its instances' logs, and that it leaves no temp dir behind."""
+
+from __future__ import annotations
+
+from labkit.group import ConsumerGroup
+from labkit.settings import load
+
+
+def test_own_log_dir_is_removed_on_close():
+    group = ConsumerGroup(load(), processes=False)
+    (group.log_dir / "consumer-1.out").write_text("rebalance: assigned\n")
+    assert group.logs("consumer-1", grep="rebalance") == "rebalance: assigned"
+    group.close()
+    assert not group.log_dir.exists()
+
+
+def test_given_log_dir_is_kept(tmp_path):
+    with ConsumerGroup(load(), processes=False, log_dir=tmp_path / "consumers") as group:
+        (group.log_dir / "consumer-1.out").write_text("x\n")
+    assert (tmp_path / "consumers" / "consumer-1.out").read_text() == "x\n"
