@@ -76,7 +76,10 @@ def test_a_fresh_broker_answers_committed_offsets_of_a_group_that_never_committe
 def test_up_twice_reuses_the_running_broker(own_settings):
     first = broker.up(ENGINE, settings=own_settings)
     second = broker.up(ENGINE, settings=own_settings)
-    assert (second.pid, second.started, second.note) == (first.pid, False, "reused")
+    assert (second.pid, second.started) == (first.pid, False)
+    # "reused", then maybe a restart note: free_port() may hand out a port an earlier test's broker
+    # had, and this process remembers that broker (broker._seen_now), as it should for a student
+    assert second.note.startswith("reused"), second.note
 
 
 def test_a_broker_that_died_is_detected_and_its_state_cleaned(own_settings):
