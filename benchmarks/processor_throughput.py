@@ -91,16 +91,13 @@ def keep_ids() -> Callable[[bytes], None]:
 
 def validate_and_store() -> Callable[[bytes], None]:
     """The least any order processor must do per record: decode + validate (``parse_order``) and
-    the idempotence check by orderId (a plain dict: no lock, no events, no watermark), keeping
-    what ``OrderStore`` keeps."""
-    amounts: dict[str, float] = {}
-    statuses: dict[str, str] = {}
+    the idempotence check by orderId, keeping what ``OrderStore`` keeps the way it keeps it (one
+    ``setdefault`` of an ``(amount, status)`` tuple), without its method call, events or watermark."""
+    orders: dict[str, tuple[float, str]] = {}
 
     def work(value: bytes) -> None:
         order = parse_order(value)
-        if order.order_id not in amounts:
-            amounts[order.order_id] = order.amount
-            statuses[order.order_id] = order.status
+        orders.setdefault(order.order_id, (order.amount, order.status))
 
     return work
 

@@ -67,7 +67,8 @@ class Order:
 
 
 _new_object = object.__new__
-_STATUS_SET = frozenset(STATUSES)
+# each allowed status to itself: validate keeps this one string, not the one each payload decodes to
+_CANONICAL_STATUS = {status: status for status in STATUSES}
 _INF = math.inf
 _json_decoder = json.JSONDecoder()
 
@@ -133,13 +134,14 @@ def validate(data: Mapping[str, Any]) -> Order:
     ``status`` one of :data:`STATUSES` if present (default ``PENDING``). Extra fields are ignored.
     """
     # The usual order passes every rule in this one test (exact types: a bool is not an int here,
-    # NaN fails 0 < x < inf); anything else is judged rule by rule by _first_broken_rule.
+    # NaN fails 0 < x < inf); anything else is judged rule by rule by _first_broken_rule. The
+    # order gets the canonical status string: a store of 50 000 orders keeps 7 strings, not 50 000.
     order_id = data.get("orderId")
     amount = data.get("amount")
     status = data.get("status", "PENDING")
     if (type(order_id) is str and order_id and not order_id.isspace()
             and (type(amount) is int or type(amount) is float) and 0 < amount < _INF
-            and type(status) is str and status in _STATUS_SET):
+            and type(status) is str and (status := _CANONICAL_STATUS.get(status)) is not None):
         return Order._checked(order_id, amount, status)
     return _first_broken_rule(data)
 
@@ -161,10 +163,10 @@ def _first_broken_rule(data: Mapping[str, Any]) -> Order:
         raise ValidationError(f"Invalid amount {amount}")
 
     status = data.get("status", "PENDING")
-    if not isinstance(status, str) or status not in STATUSES:
+    if not isinstance(status, str) or status not in _CANONICAL_STATUS:
         raise ValidationError(f"Invalid status {status!r} (allowed: {', '.join(STATUSES)})")
 
-    return Order(order_id=order_id, amount=amount, status=status)
+    return Order(order_id=order_id, amount=amount, status=_CANONICAL_STATUS[status])
 
 
 def sample_orders(n: int, prefix: str = "ORD-", start: int = 1) -> list[Order]:

@@ -125,6 +125,14 @@ def test_every_status_is_accepted(status):
     assert parse_order({"orderId": "A", "amount": 1, "status": status}).status == status
 
 
+def test_orders_share_the_canonical_status_string():
+    # an order store keeps one string per status, not one per order decoded from its payload
+    data = json.loads(b'{"orderId": "A", "amount": 1, "status": "PAID"}')
+    assert data["status"] is not STATUSES[2]
+    assert validate(data).status is STATUSES[2]
+    assert _first_broken_rule(data).status is STATUSES[2]
+
+
 def test_sample_orders_are_lab1():
     orders = sample_orders(5)
     assert [o.order_id for o in orders] == ["ORD-1", "ORD-2", "ORD-3", "ORD-4", "ORD-5"]
