@@ -76,7 +76,7 @@ from labkit.events import (
     partitions_of,
 )
 from labkit.injection import FailureInjector
-from labkit.orders import Order, parse_order
+from labkit.orders import Order, parse_fields, parse_order
 from labkit.rebalance import RebalanceListener, format_partitions, offsets_tuple
 from labkit.retry_topic import DueGate, RetryHeaders, publish_to_retry, resume
 from labkit.settings import Settings
@@ -126,7 +126,7 @@ class OrderProcessor:
     Parameters: ``settings``; ``policy`` (default: the module's ``RetryConfig``, ×0.05 when
     ``settings.fast``); ``mode`` (``sleep`` | ``pause`` | ``topic``); ``injector`` (the switchable
     order service); ``events`` (an :class:`EventLog`, shared or private); ``handler(record)``
-    (default: ``parse_order`` + idempotence check + ``injector.call`` + ``store.add``; may return a
+    (default: ``parse_fields`` + idempotence check + ``injector.call`` + ``store.add_fields``; may return a
     :class:`HandleResult`, an ``Order``, an order id or None); ``store``; ``breaker``;
     ``clock`` (monotonic seconds), ``wall`` (epoch seconds), ``sleep``: injectable;
     ``max_poll_records``; ``group_id``/``consumer_id``/``consumer_overrides``; ``before_commit()``
@@ -444,6 +444,9 @@ class OrderProcessor:
         handler = self.handler
         consumer_id, topic, partition = self.consumer_id, tp.topic, tp.partition
         processed: list[ProcessedRow] = []
+        # when the record in hand was taken up: the batch's start, then the end of the one before
+        # (one clock read per record; it is also the previous record's Processed time)
+        received_at = wall()
         try:
             for i, record in enumerate(records):
                 if self._breaker_paused:
@@ -457,7 +460,6 @@ class OrderProcessor:
                     self._pause_all(tp, record.offset, f"circuit breaker {breaker.state.value}")
                     return
                 else:
-                    received_at = wall()
                     try:
                         result = handler(record)  # _call_handler inlined, like the key's decoding
                         if type(result) is not HandleResult:
@@ -474,11 +476,14 @@ class OrderProcessor:
                             key = key.decode("utf-8", "replace")
                             if key == order_id:
                                 key = order_id  # the row and the store keep one string, not two
+                        done_at = wall()
                         processed.append((consumer_id, topic, partition, record.offset, key,
-                                          order_id, duplicate, received_at, wall()))
+                                          order_id, duplicate, received_at, done_at))
+                        received_at = done_at
                         if duplicate:
                             _log_duplicate(order_id, record.offset, topic, partition)
                         continue
+                received_at = wall()  # the record left the hot path: the next one starts now
                 if not ok:
                     with self._lock:
                         self._gate.keep(tp, records[i + 1:])  # no-op unless the record was held
@@ -554,13 +559,13 @@ class OrderProcessor:
     # --- one record ------------------------------------------------------------------------------
 
     def _default_handler(self, record: Any) -> HandleResult:
-        order = parse_order(record.value)
+        order_id, amount, status = parse_fields(record.value)  # an Order only for the service: ~0.2 µs
         if self.injector is not None:
-            if order.order_id in self.store:  # a duplicate does not call the order service again
-                return HandleResult(order.order_id, duplicate=True)
-            self.injector.call(order)
+            if order_id in self.store:  # a duplicate does not call the order service again
+                return HandleResult(order_id, duplicate=True)
+            self.injector.call(Order(order_id, amount, status))
         # HandleResult(...) without the Python-level __new__ NamedTuple generates: half the cost
-        return _new_tuple(HandleResult, (order.order_id, not self.store.add(order.order_id, order)))
+        return _new_tuple(HandleResult, (order_id, not self.store.add_fields(order_id, amount, status)))
 
     def _call_handler(self, record: Any) -> HandleResult:
         result = self.handler(record)

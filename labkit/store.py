@@ -14,10 +14,11 @@ __all__ = ["OrderStore"]
 class OrderStore:
     """The processed-orders "database": thread-safe, one entry per order id (idempotence by orderId).
 
-    ``add(order_id, order)`` returns True the first time, False for a duplicate; ``get(order_id)``
-    gives the order back. Each entry is a fresh ``(amount, status)`` tuple, not an ``Order``: the
-    garbage collector stops tracking a tuple of plain values, where 50 000 kept objects made its
-    collections walk them again and again (~1 µs per order in the consumer).
+    ``add(order_id, order)`` (or ``add_fields(order_id, amount, status)``) returns True the first
+    time, False for a duplicate; ``get(order_id)`` gives the order back. Each entry is a fresh
+    ``(amount, status)`` tuple, not an ``Order``: the garbage collector stops tracking a tuple of
+    plain values, where 50 000 kept objects made its collections walk them again and again (~1 µs
+    per order in the consumer).
 
     No lock: ``dict.setdefault`` with a ``str`` key is one atomic step under the GIL, and the entry
     it returns is the one this call built only if this call inserted it.
@@ -28,9 +29,11 @@ class OrderStore:
 
     def add(self, order_id: str, order: Order | None = None) -> bool:
         if order is None:
-            amount = status = None  # an id added without its order
-        else:
-            amount, status = order.amount, order.status
+            return self.add_fields(order_id, None, None)  # an id added without its order
+        return self.add_fields(order_id, order.amount, order.status)
+
+    def add_fields(self, order_id: str, amount: float | None, status: str | None) -> bool:
+        """:meth:`add` from the order's values (the consumer's hot path builds no ``Order``)."""
         entry = (amount, status)  # built here, so a new object: `is` tells whose insert won
         return self._orders.setdefault(order_id, entry) is entry
 

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labkit.errors import MalformedPayload, ValidationError, describe
-from labkit.orders import STATUSES, Order, _first_broken_rule, decode_json, parse_order, sample_orders, validate
+from labkit.orders import (STATUSES, Order, _fields, _first_broken_rule, decode_json, parse_fields, parse_order,
+                           sample_orders, validate)
 
 
 def test_order_json_is_the_module_format():
@@ -38,6 +39,7 @@ def test_non_ascii_is_kept_as_utf8():
 )
 def test_parse_valid(raw):
     assert parse_order(raw) == Order("ORD-1", 100, "PENDING")
+    assert parse_fields(raw) == ("ORD-1", 100, "PENDING")
 
 
 def test_amount_keeps_its_json_type():
@@ -130,7 +132,7 @@ def test_orders_share_the_canonical_status_string():
     data = json.loads(b'{"orderId": "A", "amount": 1, "status": "PAID"}')
     assert data["status"] is not STATUSES[2]
     assert validate(data).status is STATUSES[2]
-    assert _first_broken_rule(data).status is STATUSES[2]
+    assert _first_broken_rule(data)[2] is STATUSES[2]
 
 
 def test_sample_orders_are_lab1():
@@ -176,6 +178,15 @@ def test_any_json_value_gives_an_order_or_a_permanent_error(value):
     assert isinstance(order, Order)
 
 
+@given(st.one_of(st.binary(), valid_orders.map(Order.to_json)))
+def test_parse_fields_is_parse_order_without_the_order(raw):
+    def fields_of_order(value):
+        order = parse_order(value)
+        return order.order_id, order.amount, order.status
+
+    assert _outcome(parse_fields, raw) == _outcome(fields_of_order, raw)
+
+
 _EDGES = {  # each one breaks, or nearly breaks, one rule
     "orderId": ["", " ", "\u2003", " A ", None, 1, True, ["A"]],
     "amount": [0, -1, True, False, float("nan"), float("inf"), -float("inf"), 10**400, 1e-300, "1", None, [1]],
@@ -195,21 +206,21 @@ def _outcome(function, *args):
 
 @pytest.mark.parametrize("field, value", [(f, v) for f, values in _EDGES.items() for v in values] + [("status", "absent")])
 def test_each_edge_gets_the_same_verdict_from_the_fast_path_and_the_rules(field, value):
-    # validate() accepts the usual order in one test and leaves the rest to _first_broken_rule:
-    # both must give the same Order, or the same error message
+    # _fields() (validate, parse_order, parse_fields) accepts the usual order in one test and leaves
+    # the rest to _first_broken_rule: both must give the same fields, or the same error message
     data = {"orderId": "ORD-1", "amount": 100, "status": "PAID"}
     if value == "absent":
         del data[field]
     else:
         data[field] = value
-    assert _outcome(validate, data) == _outcome(_first_broken_rule, data)
+    assert _outcome(_fields, data) == _outcome(_first_broken_rule, data)
 
 
 @given(st.fixed_dictionaries({}, optional={
     field: _VALID[field] | st.sampled_from(_EDGES[field]) for field in _EDGES
 } | {"extra": st.integers()}))
 def test_the_fast_path_agrees_with_the_rules_one_by_one(data):
-    assert _outcome(validate, data) == _outcome(_first_broken_rule, data)
+    assert _outcome(_fields, data) == _outcome(_first_broken_rule, data)
 
 
 @given(st.one_of(

@@ -12,6 +12,8 @@ def test_the_first_add_wins_and_a_duplicate_is_refused():
     assert not store.add("ORD-1", Order("ORD-1", 999, "PAID"))
     assert store.get("ORD-1") == Order("ORD-1", 100, "PENDING")  # the first one, not the duplicate
     assert "ORD-1" in store and len(store) == 1 and store.ids() == ["ORD-1"]
+    assert store.add_fields("ORD-2", 5, "PAID") and not store.add_fields("ORD-2", 6, "PAID")
+    assert store.get("ORD-2") == Order("ORD-2", 5, "PAID") and store.ids() == ["ORD-1", "ORD-2"]
 
 
 def test_an_id_added_without_its_order_is_known_but_has_no_order():
