@@ -198,7 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
     parser.add_argument("--clean-orders", type=int, default=50_000,
                         help="orders of the clean run (a run of 10 000 lasts ~0.2 s: too short to measure)")
-    parser.add_argument("--repeat", type=int, default=4, help="clean-run rounds (medians are printed)")
+    parser.add_argument("--repeat", type=int, default=6,
+                        help="clean-run rounds (medians are printed; a round swings by ±0.1 on 2 cores)")
     args = parser.parse_args(argv)
     logging.getLogger("labkit").setLevel(logging.WARNING)  # one line per DLT record would drown the tables
     logging.getLogger("kafka").setLevel(logging.ERROR)

@@ -109,9 +109,6 @@ class _RetryState:
     error: str
 
 
-_new_tuple = tuple.__new__
-
-
 def _key_text(key: bytes | None) -> str | None:
     return None if key is None else key.decode("utf-8", errors="replace")
 
@@ -462,13 +459,15 @@ class OrderProcessor:
                 else:
                     try:
                         result = handler(record)  # _call_handler inlined, like the key's decoding
-                        if type(result) is not HandleResult:
-                            result = self._as_result(result, record)
+                        if type(result) is str:  # an order id, processed (the default handler's usual answer)
+                            order_id, duplicate = result, False
+                        else:
+                            order_id, duplicate = (result if type(result) is HandleResult
+                                                   else self._as_result(result, record))
                     except Exception as exc:  # noqa: BLE001 - classified by _attempt, none is lost
                         self._record_processed(tp, processed)
                         ok = self._attempt(tp, record, first_error=exc, received_at=received_at)
                     else:
-                        order_id, duplicate = result
                         if breaker is not None and not duplicate:
                             breaker.record_success()
                         key = record.key  # _key_text inlined: a call per record is a tenth of the budget
@@ -558,14 +557,17 @@ class OrderProcessor:
 
     # --- one record ------------------------------------------------------------------------------
 
-    def _default_handler(self, record: Any) -> HandleResult:
+    def _default_handler(self, record: Any) -> str | HandleResult:
+        """Validate, call the order service (when injected), store by orderId: the order id, or a
+        duplicate's HandleResult."""
         order_id, amount, status = parse_fields(record.value)  # an Order only for the service: ~0.2 µs
         if self.injector is not None:
             if order_id in self.store:  # a duplicate does not call the order service again
                 return HandleResult(order_id, duplicate=True)
             self.injector.call(Order(order_id, amount, status))
-        # HandleResult(...) without the Python-level __new__ NamedTuple generates: half the cost
-        return _new_tuple(HandleResult, (order_id, not self.store.add_fields(order_id, amount, status)))
+        if self.store.add_fields(order_id, amount, status):
+            return order_id  # a new order: its id says it all (no HandleResult to build, ~0.1 µs)
+        return HandleResult(order_id, duplicate=True)
 
     def _call_handler(self, record: Any) -> HandleResult:
         result = self.handler(record)
