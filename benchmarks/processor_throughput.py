@@ -80,17 +80,6 @@ def raw_loop(settings, n: int, timeout_s: float = 300, group_suffix: str = "", w
     return took
 
 
-def keep_ids() -> Callable[[bytes], None]:
-    """Decode, and keep each order id in a set: what remembering one thing per order costs (a
-    growing hash table), without validation."""
-    ids: set[str] = set()
-
-    def work(value: bytes) -> None:
-        ids.add(decode_json(value)["orderId"])
-
-    return work
-
-
 def validate_and_store() -> Callable[[bytes], None]:
     """The least any order processor must do per record: decode + validate (``parse_fields``, as
     the processor's default handler) and the idempotence check by orderId, keeping what
@@ -215,7 +204,6 @@ def main(argv=None) -> int:
         runs = {  # same records, a fresh group each round
             "raw": lambda r: raw_loop(clean, m, group_suffix=f"-{r}"),
             "loads": lambda r: raw_loop(clean, m, group_suffix=f"-loads-{r}", work=json.loads),
-            "ids": lambda r: raw_loop(clean, m, group_suffix=f"-ids-{r}", work=keep_ids()),
             "floor": lambda r: raw_loop(clean, m, group_suffix=f"-floor-{r}", work=validate_and_store()),
             "proc": lambda r: processor_run(clean, m, "pause", group_suffix=f"-{r}")[0],
         }
@@ -224,15 +212,13 @@ def main(argv=None) -> int:
         for r in range(args.repeat):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 times[name].append(runs[name](r))
-        raws, loads, ids, floors, procs = (times[name] for name in names)
-        raw_s, loads_s, ids_s, floor_s, proc_s = (statistics.median(x) for x in (raws, loads, ids, floors, procs))
+        raws, loads, floors, procs = (times[name] for name in names)
+        raw_s, loads_s, floor_s, proc_s = (statistics.median(x) for x in (raws, loads, floors, procs))
         print(f"### Clean run, {m} valid orders, engine {args.engine}, median of {args.repeat} rounds\n")
         print("| consumer | time | orders/s | ratio to raw |\n|---|---|---|---|")
         print(f"| raw kafka-python loop (poll, decode JSON as the processor does, commit) | {raw_s:.2f} s "
               f"| {m / raw_s:,.0f} | 1.00 |")
         print(f"| same loop with json.loads (reference) | {loads_s:.2f} s | {m / loads_s:,.0f} | {raw_s / loads_s:.2f} |")
-        print(f"| same loop keeping each order id in a set (no validation) | {ids_s:.2f} s | {m / ids_s:,.0f} "
-              f"| {raw_s / ids_s:.2f} |")
         print(f"| same loop + validation and idempotence (parse_fields, dict by orderId) | {floor_s:.2f} s "
               f"| {m / floor_s:,.0f} | {raw_s / floor_s:.2f} |")
         print(f"| OrderProcessor (pause mode, events, done-watermark commits) | {proc_s:.2f} s | {m / proc_s:,.0f} "
@@ -249,9 +235,7 @@ def main(argv=None) -> int:
               f"idempotence check take {floor_us - raw_us:.1f} µs (the validating loop is "
               f"{raw_s / floor_s:.2f} of the raw loop); the processor's other {proc_us - floor_us:.1f} µs are its "
               f"bookkeeping (the done watermark, two events per order recorded a batch at a time, state shared "
-              f"with the API and the rebalance listener): {floor_s / proc_s:.2f} of the validating loop. "
-              f"Remembering one thing per order (a set of ids) costs {(ids_s - raw_s) / m * 1e6:.1f} µs by itself; "
-              f"the processor remembers each order in its store and in the event log's ledger.")
+              f"with the API and the rebalance listener): {floor_s / proc_s:.2f} of the validating loop.")
         print(f"\nMemory the processor keeps per processed order (store entry, the row of its two events, ledger "
               f"state; tracemalloc, a separate untimed run): {kept_bytes_per_order(clean, m):.0f} bytes.")
 
