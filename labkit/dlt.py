@@ -44,7 +44,7 @@ __all__ = [
     "SourceCoords", "DltEnvelope", "DltRecord", "DltEntry", "DltPublishError",
     "truncate_utf8", "iso_utc", "format_stacktrace", "build_dlt_record", "publish_to_dlt",
     "decode_dlt_headers", "parse_dlt_record", "read_dlt", "H_VALUE_TRUNCATED", "DLT_RECORD_BUDGET",
-    "publish_truncated_to_dlt", "as_bytes",
+    "publish_truncated_to_dlt", "as_bytes", "send_to_dlt", "PendingDltWrite",
 ]  # fmt: skip
 
 log = logging.getLogger("labkit.dlt")
@@ -325,21 +325,48 @@ def publish_to_dlt(
     Raises :class:`DltPublishError` (chained to the cause) if the write fails or times out: the
     caller must leave the source offset uncommitted so the record is redelivered.
     """
+    pending = send_to_dlt(producer, dlt_topic, record, error, group_id=group_id, retry_count=retry_count,
+                          now=now, partition=partition)
+    return pending.dlt, pending.wait(timeout_s)
+
+
+@dataclass
+class PendingDltWrite:
+    """A DLT record sent, its ack not awaited yet (:func:`send_to_dlt`): several writes share one
+    wait, and the source offset is committed only after :meth:`wait` returned."""
+
+    dlt: DltRecord
+    dlt_topic: str
+    future: Any = None
+    refused: BaseException | None = None  # the producer refused it at once (too large for a request)
+
+    def wait(self, timeout_s: float = 10.0) -> Any:
+        """The ``RecordMetadata``; raises :class:`DltPublishError` (chained) if not acknowledged."""
+        try:
+            if self.refused is not None:
+                raise self.refused
+            return self.future.get(timeout=timeout_s)
+        except Exception as exc:
+            src = self.dlt.envelope
+            log.error(
+                "DLT write FAILED for %s-%d offset %d (%s): the record stays uncommitted",
+                src.original_topic, src.original_partition, src.original_offset, exc,
+            )
+            raise DltPublishError(
+                f"could not write to DLT {self.dlt_topic!r} for {src.original_topic}-{src.original_partition}"
+                f"@{src.original_offset}: {exc!r}"
+            ) from exc
+
+
+def send_to_dlt(producer: Any, dlt_topic: str, record: Any, error: BaseException, *, group_id: str | None,
+                retry_count: int = 0, now: float | None = None, partition: int | None = None) -> PendingDltWrite:
+    """Send the DLT record without waiting; :meth:`PendingDltWrite.wait` gives the ack (or raises)."""
     dlt = build_dlt_record(record, error, group_id=group_id, retry_count=retry_count, now=now)
     try:
         future = producer.send(dlt_topic, value=dlt.value, key=dlt.key, headers=dlt.headers, partition=partition)
-        metadata = future.get(timeout=timeout_s)
-    except Exception as exc:
-        src = dlt.envelope
-        log.error(
-            "DLT write FAILED for %s-%d offset %d (%s): the record stays uncommitted",
-            src.original_topic, src.original_partition, src.original_offset, exc,
-        )
-        raise DltPublishError(
-            f"could not write to DLT {dlt_topic!r} for {src.original_topic}-{src.original_partition}"
-            f"@{src.original_offset}: {exc!r}"
-        ) from exc
-    return dlt, metadata
+    except Exception as exc:  # raised by wait(), like any other failed write
+        return PendingDltWrite(dlt, dlt_topic, refused=exc)
+    return PendingDltWrite(dlt, dlt_topic, future)
 
 
 def publish_truncated_to_dlt(producer: Any, dlt_topic: str, source: Any, error: BaseException, *,

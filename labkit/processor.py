@@ -54,7 +54,7 @@ from labkit import clients
 from labkit.backoff import RetryPolicy, retry_config
 from labkit.breaker import BreakerState, CircuitBreaker
 from labkit.broker.watch import BrokerDataLost, BrokerWatch, forget_group
-from labkit.dlt import DltPublishError, SourceCoords, publish_to_dlt, publish_truncated_to_dlt
+from labkit.dlt import DltPublishError, SourceCoords, publish_truncated_to_dlt, send_to_dlt
 from labkit.errors import MaxRetriesExceeded, classify, describe, error_label
 from labkit.events import (
     BreakerStateChanged,
@@ -78,7 +78,7 @@ from labkit.events import (
 from labkit.injection import FailureInjector
 from labkit.orders import Order, parse_fields, parse_order
 from labkit.rebalance import RebalanceListener, format_partitions, offsets_tuple
-from labkit.retry_topic import DueGate, RetryHeaders, publish_to_retry, resume
+from labkit.retry_topic import DueGate, RetryHeaders, resume, send_to_retry
 from labkit.settings import Settings
 from labkit.store import OrderStore
 from labkit.watermark import DoneTracker
@@ -187,6 +187,8 @@ class OrderProcessor:
         self._tracker = DoneTracker()
         self._gate = DueGate()
         self._retry: dict[tuple[Any, int], _RetryState] = {}
+        # DLT / retry-topic writes sent during this step, each with what to do once acknowledged
+        self._unacked: list[Callable[[], None]] = []
         self._assignment: set[Any] = set()
         self._breaker_paused = False
         self._thread: threading.Thread | None = None
@@ -412,6 +414,7 @@ class OrderProcessor:
                 due = self._gate.take_due(self.clock())
             for tp, kept in due.items():
                 self._handle_records(tp, kept)
+                self._await_acks()  # before resume() and poll(): no rebalance while writes are unacked
                 with self._lock:
                     resumable = tp not in self._gate and not self._breaker_paused and tp in consumer.assignment()
                 if resumable:
@@ -424,7 +427,18 @@ class OrderProcessor:
         batch = consumer.poll(timeout_ms=timeout_ms, max_records=self.max_poll_records)
         for tp, records in batch.items():
             self._handle_records(tp, records)
+        self._await_acks()
         self._commit_done()
+
+    def _await_acks(self) -> None:
+        """Wait for the acks of the DLT and retry-topic writes sent since the last call, then mark
+        their records done: one wait per poll instead of one round trip per failed record. Called
+        before any commit or poll, so only acknowledged records are committed and no rebalance
+        happens in between. A write that fails raises: its record stays uncommitted (loudly)."""
+        while self._unacked:
+            unacked, self._unacked = self._unacked, []
+            for acknowledged in unacked:
+                acknowledged()
 
     def _handle_records(self, tp: Any, records: list[Any]) -> None:
         """One partition's records, in order, until one must wait: a record held for its backoff
@@ -437,9 +451,10 @@ class OrderProcessor:
         consumer = self.consumer
         if tp not in consumer.assignment():
             return
-        retry_topic, retrying, breaker, wall = self.settings.retry_topic, self._retry, self.breaker, self.wall
+        retrying, breaker, wall = self._retry, self.breaker, self.wall
         handler = self.handler
         consumer_id, topic, partition = self.consumer_id, tp.topic, tp.partition
+        from_retry_topic = topic == self.settings.retry_topic  # one partition's records: one topic
         processed: list[ProcessedRow] = []
         # when the record in hand was taken up: the batch's start, then the end of the one before
         # (one clock read per record; it is also the previous record's Processed time)
@@ -449,7 +464,7 @@ class OrderProcessor:
                 if self._breaker_paused:
                     consumer.seek(tp, record.offset)  # put the unhandled rest back
                     return
-                if record.topic == retry_topic or (retrying and (tp, record.offset) in retrying):
+                if from_retry_topic or (retrying and (tp, record.offset) in retrying):
                     self._record_processed(tp, processed)
                     ok = self._handle(tp, record)
                 elif breaker is not None and not breaker.allow():
@@ -684,10 +699,10 @@ class OrderProcessor:
                 continue
             if self.mode == "topic":  # hand it to the retry topic, then it is done here
                 try:
-                    hdrs, md = publish_to_retry(
+                    hdrs, future = send_to_retry(
                         self.producer, self.settings.retry_topic, record, exc,
                         attempt=next_attempt, delay_s=delay, first_failure_ms=int(first_failure * 1000),
-                        original=original, now_ms=int(self.wall() * 1000), timeout_s=self.ack_timeout_s,
+                        original=original, now_ms=int(self.wall() * 1000),
                     )
                 except MessageSizeTooLargeError:
                     # its value plus the retry headers exceed the request size: failing here would
@@ -696,9 +711,13 @@ class OrderProcessor:
                                 "retried in place instead (pause mode)", record.offset, record.topic,
                                 record.partition, key, self.settings.retry_topic)
                 else:
-                    self._emit(SentToRetryTopic(attempt=next_attempt, due_ms=hdrs.due_ms, retry_topic=md.topic,
-                                                retry_partition=md.partition, retry_offset=md.offset, **coords))
-                    self._done(tp, record.offset)
+                    def acknowledged(future=future, hdrs=hdrs, attempt=next_attempt, offset=record.offset) -> None:
+                        md = future.get(timeout=self.ack_timeout_s)  # a failure stops the loop: uncommitted
+                        self._emit(SentToRetryTopic(attempt=attempt, due_ms=hdrs.due_ms, retry_topic=md.topic,
+                                                    retry_partition=md.partition, retry_offset=md.offset, **coords))
+                        self._done(tp, offset)
+
+                    self._unacked.append(acknowledged)  # done once acknowledged (_await_acks)
                     return True
             now = self.clock()  # pause mode: keep it aside (and what is behind it) until due
             with self._lock:
@@ -716,19 +735,27 @@ class OrderProcessor:
 
     def _to_dlt(self, tp: Any, record: Any, error: BaseException, retry_count: int,
                 original: SourceCoords | None, coords: dict[str, Any]) -> None:
+        """Send the record's DLT copy; it is done once acknowledged (:meth:`_await_acks`)."""
         source = original or record
-        try:
-            dlt, md = publish_to_dlt(
-                self.producer, self.settings.dlt_topic, source, error,
-                group_id=self.group_id, retry_count=retry_count, timeout_s=self.ack_timeout_s, now=self.wall(),
-            )
-        except DltPublishError as exc:
-            if not isinstance(exc.__cause__, MessageSizeTooLargeError):
-                raise
-            dlt, md = publish_truncated_to_dlt(
-                self.producer, self.settings.dlt_topic, source, error, group_id=self.group_id,
-                retry_count=retry_count, timeout_s=self.ack_timeout_s, now=self.wall(),
-            )
+        now = self.wall()
+        pending = send_to_dlt(self.producer, self.settings.dlt_topic, source, error, group_id=self.group_id,
+                              retry_count=retry_count, now=now)
+
+        def acknowledged() -> None:
+            try:
+                self._sent_to_dlt(tp, record, error, retry_count, coords, pending.dlt, pending.wait(self.ack_timeout_s))
+            except DltPublishError as exc:
+                if not isinstance(exc.__cause__, MessageSizeTooLargeError):
+                    raise
+                self._sent_to_dlt(tp, record, error, retry_count, coords, *publish_truncated_to_dlt(
+                    self.producer, self.settings.dlt_topic, source, error, group_id=self.group_id,
+                    retry_count=retry_count, timeout_s=self.ack_timeout_s, now=now,
+                ))
+
+        self._unacked.append(acknowledged)
+
+    def _sent_to_dlt(self, tp: Any, record: Any, error: BaseException, retry_count: int,
+                     coords: dict[str, Any], dlt: Any, md: Any) -> None:
         order_id = None
         try:
             order_id = parse_order(record.value).order_id

@@ -39,7 +39,8 @@ from labkit.errors import describe, fqcn
 
 __all__ = [
     "H_ATTEMPT", "H_DUE_MS", "H_SCHEDULED_MS", "H_PLANNED_MS", "H_FIRST_FAILURE_MS", "H_ERROR",
-    "H_ERROR_FQCN", "H_SPRING_ATTEMPTS", "RetryHeaders", "is_retry_record", "publish_to_retry", "DueGate",
+    "H_ERROR_FQCN", "H_SPRING_ATTEMPTS", "RetryHeaders", "is_retry_record", "publish_to_retry", "send_to_retry",
+    "DueGate",
     "resume",
 ]  # fmt: skip
 
@@ -155,6 +156,25 @@ def publish_to_retry(
 
     ``original``: the first coordinates (when ``record`` already comes from the retry topic).
     """
+    headers, future = send_to_retry(producer, retry_topic, record, error, attempt=attempt, delay_s=delay_s,
+                                    first_failure_ms=first_failure_ms, original=original, now_ms=now_ms)
+    return headers, future.get(timeout=timeout_s)
+
+
+def send_to_retry(
+    producer: Any,
+    retry_topic: str,
+    record: Any,
+    error: BaseException,
+    *,
+    attempt: int,
+    delay_s: float,
+    first_failure_ms: int | None = None,
+    original: SourceCoords | None = None,
+    now_ms: int | None = None,
+) -> tuple[RetryHeaders, Any]:
+    """:func:`publish_to_retry` without waiting: ``(headers, future)``; ``future.get()`` gives the
+    ack. A record the producer refuses at once (too large for a request) raises here."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     src = original or SourceCoords.of(record)
     headers = RetryHeaders(
@@ -170,8 +190,9 @@ def publish_to_retry(
         original_timestamp_ms=src.timestamp_ms,
     )
     future = producer.send(retry_topic, value=record.value, key=record.key, headers=headers.encode())
-    metadata = future.get(timeout=timeout_s)
-    return headers, metadata
+    if future.is_done and future.failed():  # kafka-python fails some sends at once, in the future
+        raise future.exception
+    return headers, future
 
 
 def resume(consumer: Any, tps: Any) -> None:

@@ -10,6 +10,7 @@ import struct
 import pytest
 from conftest import (
     assert_ledger,
+    committed_offsets,
     produce,
     produce_orders,
     quick_policy,
@@ -318,3 +319,41 @@ def test_a_mixed_batch_keeps_each_records_story_in_order(short, events, processo
     assert [e.ts for e in events.events] == sorted(e.ts for e in events.events)
     assert [e.duplicate for e in events.of("Processed") if e.key == "ORD-A"] == [False, True]
     assert_ledger(short, events, ids, store)
+
+
+def test_an_unacknowledged_dlt_write_stops_the_loop_and_nothing_past_it_is_committed(short, events, processors):
+    """The DLT writes of a poll are awaited together before the commit: one that is never
+    acknowledged raises from the loop, and the commit stops before its record (redelivered later)."""
+    from kafka.errors import KafkaTimeoutError
+
+    from labkit import clients
+    from labkit.dlt import DltPublishError
+
+    class NeverAcked:
+        is_done = False
+
+        def get(self, timeout=None):
+            raise KafkaTimeoutError(f"no ack in {timeout} s")
+
+    class DltUnreachable:  # a real producer, except that the DLT never acknowledges
+        def __init__(self, producer):
+            self.producer = producer
+
+        def send(self, topic, **kwargs):
+            return NeverAcked() if topic == short.dlt_topic else self.producer.send(topic, **kwargs)
+
+        def __getattr__(self, name):  # flush, close...
+            return getattr(self.producer, name)
+
+    produce(short, [("ORD-1", Order("ORD-1", 10).to_json()), ("POISON", b"not json"),
+                    ("ORD-2", Order("ORD-2", 20).to_json())], events, partition=0)  # offsets 0, 1, 2
+    p = processors.new(short, events=events, mode="pause")
+    real = clients.producer(short)
+    p._producer = DltUnreachable(real)
+    try:
+        with pytest.raises(DltPublishError, match="could not write to DLT"):
+            p.run(timeout_s=30)
+    finally:
+        real.close(timeout=5)
+    assert events.of("SentToDLT") == []
+    assert committed_offsets(short).get((short.orders_topic, 0), 0) <= 1  # never past the poison record
