@@ -17,6 +17,8 @@ A DLT record keeps everything needed to understand and replay the failure:
 
 :func:`publish_to_dlt` waits for the broker's acknowledgement (``acks=all``) and raises
 :class:`DltPublishError` if it does not come: the caller must then *not* commit the source offset.
+:func:`send_to_dlt` sends without waiting (the consumer awaits a poll's writes together) and
+:meth:`PendingDltWrite.wait` gives the same ack or error.
 :func:`read_dlt` reads a DLT up to its high watermark (from Fetch responses, which is right on
 the embedded broker where ``end_offsets`` is not). Replaying them: :mod:`labkit.replay`.
 """

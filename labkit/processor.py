@@ -7,6 +7,10 @@ Every record ends in exactly one of three ways, and only then is its offset comm
   ``retryCount`` = retries made), *after* the DLT write is acknowledged;
 * **handed to the retry topic** (``topic`` mode), *after* that write is acknowledged.
 
+The DLT and retry-topic writes of one poll are sent without waiting and their acks awaited
+together before the commit (and before the next poll): one wait per poll, not one round trip per
+failed record.
+
 Offsets are committed from a per-partition contiguous **done watermark**: the lowest offset
 received but not done yet (or the last done + 1). Never the consumer's position, which may be
 past a record still waiting for its retry.

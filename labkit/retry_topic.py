@@ -1,8 +1,9 @@
 """Non-blocking retry through ``orders.retry``: publish, commit, move on; come back when due.
 
 On a transient failure in ``topic`` mode the processor publishes the record to the retry topic
-(original key and value) with its retry state in headers, waits for the ack, commits the source
-offset and goes on with the next record: the source partition is never blocked (Uber's
+(original key and value) with its retry state in headers and goes on with the next record; the
+ack is awaited (with the other writes of that poll) before the source offset is committed: the
+source partition is never blocked (Uber's
 "reliable reprocessing", Spring's ``@RetryableTopic``). Headers (all big-endian):
 
 ==============================  ======  ===============================================
