@@ -356,6 +356,7 @@ class OrderProcessor:
                 self._assignment = set()
                 self._gate.clear()
                 self._retry.clear()
+            self._unacked.clear()  # left by an error mid-step: never done here, delivered again
             if self._own_producer and self._producer is not None:
                 try:
                     self._producer.close(timeout=5)
