@@ -40,8 +40,7 @@ from labkit.errors import describe, fqcn
 
 __all__ = [
     "H_ATTEMPT", "H_DUE_MS", "H_SCHEDULED_MS", "H_PLANNED_MS", "H_FIRST_FAILURE_MS", "H_ERROR",
-    "H_ERROR_FQCN", "H_SPRING_ATTEMPTS", "RetryHeaders", "is_retry_record", "publish_to_retry", "send_to_retry",
-    "DueGate",
+    "H_ERROR_FQCN", "H_SPRING_ATTEMPTS", "RetryHeaders", "is_retry_record", "send_to_retry", "DueGate",
     "resume",
 ]  # fmt: skip
 
@@ -138,30 +137,6 @@ def is_retry_record(record: Any) -> bool:
     return any(name == H_ATTEMPT for name, _ in (record.headers or ()))
 
 
-def publish_to_retry(
-    producer: Any,
-    retry_topic: str,
-    record: Any,
-    error: BaseException,
-    *,
-    attempt: int,
-    delay_s: float,
-    first_failure_ms: int | None = None,
-    original: SourceCoords | None = None,
-    now_ms: int | None = None,
-    timeout_s: float = 10.0,
-) -> tuple[RetryHeaders, Any]:
-    """Publish ``record`` to the retry topic as retry number ``attempt``, due in ``delay_s``, and
-    **wait for the ack**. Returns ``(headers, RecordMetadata)``; raises on failure (the source
-    offset must then stay uncommitted).
-
-    ``original``: the first coordinates (when ``record`` already comes from the retry topic).
-    """
-    headers, future = send_to_retry(producer, retry_topic, record, error, attempt=attempt, delay_s=delay_s,
-                                    first_failure_ms=first_failure_ms, original=original, now_ms=now_ms)
-    return headers, future.get(timeout=timeout_s)
-
-
 def send_to_retry(
     producer: Any,
     retry_topic: str,
@@ -174,8 +149,10 @@ def send_to_retry(
     original: SourceCoords | None = None,
     now_ms: int | None = None,
 ) -> tuple[RetryHeaders, Any]:
-    """:func:`publish_to_retry` without waiting: ``(headers, future)``; ``future.get()`` gives the
-    ack. A record the producer refuses at once (too large for a request) raises here."""
+    """Send ``record`` to the retry topic as retry number ``attempt``, due in ``delay_s``, without
+    waiting: ``(headers, future)``. ``future.get()`` gives the ack; until it came, the source offset
+    must stay uncommitted. A record the producer refuses at once (too large for a request) raises
+    here. ``original``: the first coordinates (when ``record`` already comes from the retry topic)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     src = original or SourceCoords.of(record)
     headers = RetryHeaders(
