@@ -54,25 +54,11 @@ class Order:
         """The record key: the order id, so every event of one order lands in one partition."""
         return self.order_id.encode("utf-8")
 
-    @classmethod
-    def _checked(cls, order_id: str, amount: float, status: str) -> Order:
-        """An order :func:`validate` has just checked, built without the frozen ``__setattr__``
-        (three calls): the consumer builds one per record."""
-        order = _new_object(cls)
-        fields = order.__dict__
-        fields["order_id"] = order_id
-        fields["amount"] = amount
-        fields["status"] = status
-        return order
 
-
-_new_object = object.__new__
 # each allowed status to itself: validate keeps this one string, not the one each payload decodes to
 _CANONICAL_STATUS = {status: status for status in STATUSES}
 _INF = math.inf
 _json_decoder = json.JSONDecoder()
-
-
 _JSON_KIND = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
@@ -116,7 +102,7 @@ def parse_order(raw: bytes | str | Mapping[str, Any] | Any) -> Order:
     >>> parse_order(b'{"orderId": "ORD-1", "amount": 100}')
     Order(order_id='ORD-1', amount=100, status='PENDING')
     """
-    return Order._checked(*parse_fields(raw))
+    return Order(*parse_fields(raw))
 
 
 def parse_fields(raw: bytes | str | Mapping[str, Any] | Any) -> tuple[str, int | float, str]:
@@ -143,7 +129,7 @@ def validate(data: Mapping[str, Any]) -> Order:
     Rules: ``orderId`` a non-empty string; ``amount`` a finite number > 0 (not a boolean);
     ``status`` one of :data:`STATUSES` if present (default ``PENDING``). Extra fields are ignored.
     """
-    return Order._checked(*_fields(data))
+    return Order(*_fields(data))
 
 
 def _fields(data: Mapping[str, Any]) -> tuple[str, int | float, str]:
