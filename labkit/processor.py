@@ -80,7 +80,7 @@ from labkit.events import (
     partitions_of,
 )
 from labkit.injection import FailureInjector
-from labkit.orders import Order, parse_fields, parse_order
+from labkit.orders import Order, parse_fields
 from labkit.rebalance import RebalanceListener, format_partitions, offsets_tuple
 from labkit.retry_topic import DueGate, RetryHeaders, resume, send_to_retry
 from labkit.settings import Settings
@@ -440,10 +440,9 @@ class OrderProcessor:
         their records done: one wait per poll instead of one round trip per failed record. Called
         before any commit or poll, so only acknowledged records are committed and no rebalance
         happens in between. A write that fails raises: its record stays uncommitted (loudly)."""
-        while self._unacked:
-            unacked, self._unacked = self._unacked, []
-            for acknowledged in unacked:
-                acknowledged()
+        unacked, self._unacked = self._unacked, []
+        for acknowledged in unacked:
+            acknowledged()
 
     def _handle_records(self, tp: Any, records: list[Any]) -> None:
         """One partition's records, in order, until one must wait: a record held for its backoff
@@ -763,7 +762,7 @@ class OrderProcessor:
                      coords: dict[str, Any], dlt: Any, md: Any) -> None:
         order_id = None
         try:
-            order_id = parse_order(record.value).order_id
+            order_id = parse_fields(record.value)[0]
         except Exception:
             pass
         self._emit(SentToDLT(reason=error_label(error), error_message=dlt.envelope.error_message,
