@@ -429,7 +429,13 @@ class OrderProcessor:
         next_due = self._gate.next_due()
         if next_due is not None:
             timeout_ms = max(0, min(timeout_ms, int((next_due - self.clock()) * 1000) + 1))
-        batch = consumer.poll(timeout_ms=timeout_ms, max_records=self.max_poll_records)
+        try:
+            batch = consumer.poll(timeout_ms=timeout_ms, max_records=self.max_poll_records)
+        except KafkaError as exc:  # kafka-python 3 can raise a lost connection out of poll()
+            if not exc.retriable:
+                raise
+            log.warning("poll: the broker is unreachable (%s): polling again", describe(exc))
+            return  # nothing polled, nothing to commit; the next step polls again
         for tp, records in batch.items():
             self._handle_records(tp, records)
         self._await_acks()
