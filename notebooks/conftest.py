@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 
 def pytest_configure(config):
-    engine = os.environ.get("LABKIT_TEST_ENGINE", "embedded")
+    engine = os.environ.get("LABKIT_TEST_ENGINE", "kafka")
     os.environ["LABKIT_FAST"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
     if engine == "external":

@@ -17,7 +17,7 @@ import pytest
 from labkit import broker, topics
 from labkit.settings import Settings, load
 
-ENGINE = os.environ.get("LABKIT_TEST_ENGINE", "embedded")
+ENGINE = os.environ.get("LABKIT_TEST_ENGINE", "kafka")
 _counter = itertools.count()
 
 

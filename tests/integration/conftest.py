@@ -4,7 +4,6 @@ on the broker: committed offsets and the DLT's real content)."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from labkit.dlt import read_dlt
 from labkit.events import EventLog, Produced
 from labkit.injection import FailureInjector
 from labkit.processor import OrderProcessor, OrderStore
+from tests.conftest import ENGINE
 
 
 def wait_until(condition, timeout_s: float = 20.0, what: str = "condition", interval_s: float = 0.05):
@@ -105,7 +105,6 @@ def quick_policy(delay_s: float = 0.05, max_attempts: int = 3) -> RetryPolicy:
     return RetryPolicy(wait=Fixed(delay_s), max_attempts=max_attempts)
 
 
-ENGINE = os.environ.get("LABKIT_TEST_ENGINE", "embedded")
 # Apache Kafka refuses sessions below group.min.session.timeout.ms (6000 by default); the embedded
 # broker accepts 2000 and holds every rebalance for ~session/2, so it needs the short one.
 SESSION_MS, HEARTBEAT_MS = (2000, 600) if ENGINE == "embedded" else (6000, 2000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pandas as pd
@@ -12,10 +11,9 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from labkit import clients, monitor
-from tests.conftest import free_port
+from tests.conftest import ENGINE, free_port
 
 pytestmark = pytest.mark.broker
-ENGINE = os.environ.get("LABKIT_TEST_ENGINE", "embedded")
 
 
 def produce_batches(settings, topic, batches, headers=None, values=None):

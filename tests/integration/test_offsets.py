@@ -7,7 +7,6 @@ the producer itself, on both engines.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -16,9 +15,9 @@ from kafka.structs import OffsetAndMetadata
 
 from labkit import clients, offsets
 from labkit.offsets import OffsetsError
+from tests.conftest import ENGINE
 
 pytestmark = pytest.mark.broker
-ENGINE = os.environ.get("LABKIT_TEST_ENGINE", "embedded")
 
 
 def produce_batches(settings, topic: str, batches: dict[int, list[int]]) -> dict[TopicPartition, int]:
