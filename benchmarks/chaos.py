@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labkit import broker, topics  # noqa: E402
-from labkit.chaos import ChaosConfig, markdown_table, run_chaos, session_for  # noqa: E402
+from labkit.chaos import ChaosConfig, markdown_table, run_chaos  # noqa: E402
 from labkit.settings import load  # noqa: E402
 from isolated import free_port, keep, private_state_dir  # noqa: E402
 
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
 
     reports = []
     for engine in engines:
-        session_ms, heartbeat_ms = session_for(engine)
+        session_ms, heartbeat_ms = broker.quick_session(engine)
         base = load(bootstrap_servers=f"127.0.0.1:{free_port()}", session_timeout_ms=session_ms,
                     heartbeat_interval_ms=heartbeat_ms, max_poll_interval_ms=max(10_000, session_ms))
         t0 = time.monotonic()

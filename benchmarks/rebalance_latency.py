@@ -1,12 +1,14 @@
 """Rebalance latency of a real consumer group (OS processes), embedded broker vs Apache Kafka.
 
     python benchmarks/rebalance_latency.py [--runs 5] [--engines embedded,kafka] [--no-strategies]
+                                           [--session-ms N] [--heartbeat-ms N]
 
-Per run, in a fresh group with the course's settings (session 6000 ms, heartbeat 2000 ms):
+Per run, in a fresh group with the course's settings (``labkit.settings``) unless overridden:
 1 consumer, then 2 (3/3) -> a 3rd joins (2/2/2) -> it leaves with SIGTERM (3/3) -> one is SIGKILLed (6).
 
 * **join**: from the joiner's ``ConsumerStarted`` event to every partition owned again;
-* **clean leave**: from SIGTERM to the survivors owning every partition;
+* **clean leave**: from the leaver's revocation to the survivors owning every partition (timeline), and
+  from SIGTERM to the same on the wall clock (with the leaving process's own shutdown);
 * **crash**: from SIGKILL to the survivor owning every partition (eviction + rebalance);
 * **max gap**: the longest time one partition had no owner in that rebalance (timeline).
 
@@ -53,8 +55,10 @@ def one_run(settings, k: int) -> dict[str, float]:
         crash_s = time.monotonic() - t0
     summary = Timeline(events).summary().set_index("trigger")
     join = summary.loc[f"join {third}"]
+    leave = summary.loc[f"leave {third}"]
     return {"join_s": join["settled_ts"] - join["trigger_ts"], "join_gap_s": join["max_gap_s"],
-            "leave_s": leave_s, "leave_gap_s": summary.loc[f"leave {third}", "max_gap_s"],
+            "leave_s": leave["settled_ts"] - leave["trigger_ts"], "leave_wall_s": leave_s,
+            "leave_gap_s": leave["max_gap_s"],
             "crash_s": crash_s, "crash_gap_s": summary.loc["crash consumer-2", "max_gap_s"]}
 
 
@@ -67,12 +71,17 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--engines", default="embedded,kafka")
     ap.add_argument("--no-strategies", action="store_true")
+    ap.add_argument("--session-ms", type=int, help="session_timeout_ms (default: the course's)")
+    ap.add_argument("--heartbeat-ms", type=int, help="heartbeat_interval_ms (default: the course's)")
     args = ap.parse_args()
     private_state_dir("labkit-bench-")
 
     latency_rows, strategy_tables = [], {}
     for engine in args.engines.split(","):
         settings = load(bootstrap_servers=f"127.0.0.1:{free_port()}").with_prefix(f"bench-{engine}-")
+        settings = settings.replace(**{k: v for k, v in (("session_timeout_ms", args.session_ms),
+                                                           ("heartbeat_interval_ms", args.heartbeat_ms)) if v})
+        session = (settings.session_timeout_ms, settings.heartbeat_interval_ms)
         t_start = time.monotonic()
         info = broker.up(engine, settings=settings)
         try:
@@ -82,6 +91,8 @@ def main() -> int:
                                ("crash", "crash (SIGKILL)")):
                 latency_rows.append((engine, label, fmt([r[f"{key}_s"] for r in runs]),
                                      fmt([r[f"{key}_gap_s"] for r in runs])))
+            latency_rows.append((engine, "clean leave, SIGTERM -> all owned (wall clock, with the process exit)",
+                                 fmt([r["leave_wall_s"] for r in runs]), "-"))
             if not args.no_strategies:
                 strategy_tables[engine] = (short_session(settings), compare(settings, leave=True))
         finally:
@@ -89,7 +100,8 @@ def main() -> int:
                 broker.down(settings=settings)
         print(f"<!-- {engine}: {time.monotonic() - t_start:.0f} s -->", file=sys.stderr)
 
-    print(f"### Rebalance latency, session 6000 ms / heartbeat 2000 ms, median (min-max) of {args.runs} runs\n")
+    print(f"### Rebalance latency, session {session[0]} ms / heartbeat {session[1]} ms, median (min-max) of "
+          f"{args.runs} runs\n")
     print("| engine | event | all partitions owned again after (s) | longest no-owner gap of a partition (s) |")
     print("|---|---|---|---|")
     for row in latency_rows:

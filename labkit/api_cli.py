@@ -56,7 +56,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--session-timeout-ms", type=int,
                    help="consumer session.timeout.ms (default 6000; a crashed consumer is evicted after it)")
     p.add_argument("--heartbeat-interval-ms", type=int,
-                   help="consumer heartbeat.interval.ms (default 2000, or a third of --session-timeout-ms)")
+                   help="consumer heartbeat.interval.ms (default 1000, or a third of --session-timeout-ms)")
     # topic/group name prefix for isolated tests and demos (Settings.with_prefix); hidden
     p.add_argument("--prefix", default="", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_api)

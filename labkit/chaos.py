@@ -39,7 +39,7 @@ from labkit.events import EventLog, Produced
 from labkit.settings import Settings
 
 __all__ = ["POISON_PAYLOADS", "ChaosConfig", "ChaosReport", "Feeder", "ChaosMonkey", "run_chaos",
-           "session_for", "markdown_table"]
+           "markdown_table"]
 
 # Not UTF-8, or UTF-8 but not JSON: the consumer can only send them to the DLT, keeping their bytes.
 POISON_PAYLOADS = (
@@ -48,15 +48,6 @@ POISON_PAYLOADS = (
     b"\xc3\x28 broken utf-8 sequence",
     b"<order id='1' amount='100'/>",
 )
-
-
-def session_for(engine: str) -> tuple[int, int]:
-    """``(session_timeout_ms, heartbeat_interval_ms)`` that make crash recovery quick on ``engine``.
-
-    Apache Kafka refuses sessions below ``group.min.session.timeout.ms`` (6000); the embedded broker
-    accepts 2000 and holds every rebalance for about session/2, so it gets the short one.
-    """
-    return (2000, 600) if engine == "embedded" else (6000, 2000)
 
 
 @dataclass(frozen=True)

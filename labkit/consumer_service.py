@@ -255,7 +255,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--assignor", choices=ASSIGNORS + ("default",), default=None,
                    help="partition.assignment.strategy (default: kafka-python's range+roundrobin)")
     p.add_argument("--session-timeout-ms", type=int, default=None, help="default 6000 (labkit settings)")
-    p.add_argument("--heartbeat-interval-ms", type=int, default=None, help="default 2000")
+    p.add_argument("--heartbeat-interval-ms", type=int, default=None, help="default 1000 (labkit settings)")
     p.add_argument("--max-poll-interval-ms", type=int, default=None, help="default 300000")
     p.add_argument("--group-instance-id", default=None,
                    help="static membership (KIP-345): a restart within session.timeout.ms keeps the "

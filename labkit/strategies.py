@@ -28,8 +28,7 @@ Where kafka-python differs from the Java client:
 * kafka-python's default is ``[range, roundrobin]`` (Java: ``[range, cooperative-sticky]``), and in
   cooperative mode ``on_partitions_assigned`` receives only the *added* partitions.
 
-Bounded in time: short sessions (2000/600 ms on the embedded broker, 6000/2000 on Apache Kafka,
-which refuses sessions under ``group.min.session.timeout.ms``) and a deadline per step.
+Bounded in time: short sessions (:func:`labkit.broker.quick_session`) and a deadline per step.
 """
 
 from __future__ import annotations
@@ -80,10 +79,11 @@ def embedded_broker(settings: Settings) -> bool:
 
 
 def short_session(settings: Settings) -> tuple[int, int]:
-    """``(session_timeout_ms, heartbeat_interval_ms)`` for quick comparisons: 2000/600 on the
-    embedded broker (it holds every JoinGroup ~session/2); 6000/2000 on Apache Kafka, whose
-    ``group.min.session.timeout.ms`` (6000) refuses shorter sessions and which does not hold joins."""
-    return (2000, 600) if embedded_broker(settings) else (6000, 2000)
+    """``(session_timeout_ms, heartbeat_interval_ms)`` for quick comparisons on the broker at
+    ``settings``' address: :func:`labkit.broker.quick_session` of its engine."""
+    from labkit.broker import quick_session
+
+    return quick_session("embedded" if embedded_broker(settings) else "kafka")
 
 
 def run_scenario(settings: Settings, strategy: str, leave: bool = False, processes: bool = False,

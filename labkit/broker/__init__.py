@@ -27,7 +27,7 @@ from labkit.broker.watch import BrokerDataLost, BrokerIdentity, forget_group, id
 from labkit.settings import Settings, load
 
 __all__ = ["BrokerError", "BrokerDataLost", "BrokerInfo", "ENGINES", "up", "down", "status", "ready", "ensure",
-           "reset"]
+           "reset", "quick_session"]
 
 # The broker process this Python process last saw on each port (through up() / ensure()): a notebook
 # kernel outlives the embedded broker, and must be told when the broker it used came back empty.
@@ -56,6 +56,16 @@ class BrokerInfo:
         verb = "started" if self.started else "running"
         line = f"{self.engine} broker {verb} at {self.address} ({who})"
         return f"{line}; {self.note}" if self.note else line
+
+
+def quick_session(engine: str) -> tuple[int, int]:
+    """``(session_timeout_ms, heartbeat_interval_ms)`` for quick rebalance demos and tests on ``engine``:
+    the course's own on Apache Kafka (whose ``group.min.session.timeout.ms``, 6000 by default, refuses
+    shorter sessions), the embedded broker's :data:`~labkit.broker.embedded.QUICK_SESSION` there."""
+    if engine == embedded.ENGINE:
+        return embedded.QUICK_SESSION
+    course = Settings()
+    return course.session_timeout_ms, course.heartbeat_interval_ms
 
 
 def _address(settings: Settings, port: int | None) -> tuple[str, int]:

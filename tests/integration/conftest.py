@@ -10,6 +10,7 @@ import pytest
 
 from labkit import clients
 from labkit.backoff import Fixed, RetryPolicy
+from labkit.broker import quick_session
 from labkit.dlt import read_dlt
 from labkit.events import EventLog, Produced
 from labkit.injection import FailureInjector
@@ -105,9 +106,9 @@ def quick_policy(delay_s: float = 0.05, max_attempts: int = 3) -> RetryPolicy:
     return RetryPolicy(wait=Fixed(delay_s), max_attempts=max_attempts)
 
 
-# Apache Kafka refuses sessions below group.min.session.timeout.ms (6000 by default); the embedded
-# broker accepts 2000 and holds every rebalance for ~session/2, so it needs the short one.
-SESSION_MS, HEARTBEAT_MS = (2000, 600) if ENGINE == "embedded" else (6000, 2000)
+# The embedded broker holds every rebalance for ~session/2, so it gets a 2 s session; Apache Kafka
+# refuses sessions below group.min.session.timeout.ms (6000 by default) and gets the course's.
+SESSION_MS, HEARTBEAT_MS = quick_session(ENGINE)
 MAX_POLL_MS = max(3000, SESSION_MS)
 
 

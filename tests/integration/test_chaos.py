@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.chaos import ChaosConfig, run_chaos, session_for
+from labkit.broker import quick_session
+from labkit.chaos import ChaosConfig, run_chaos
 from labkit.events import EventLog
 
 from tests.integration.conftest import ENGINE
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.broker
 
 @pytest.mark.parametrize("mode", ["pause", "topic"])
 def test_chaos_nothing_lost(settings, mode, tmp_path):
-    session_ms, heartbeat_ms = session_for(ENGINE)
+    session_ms, heartbeat_ms = quick_session(ENGINE)
     settings = settings.replace(session_timeout_ms=session_ms, heartbeat_interval_ms=heartbeat_ms,
                                 max_poll_interval_ms=max(10_000, session_ms))
     config = ChaosConfig(orders=600, mode=mode, duration_s=10.0, kill_every_s=(2.0, 2.5), max_kills=2,
