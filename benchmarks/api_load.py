@@ -1,6 +1,6 @@
 """Produce latency (p50/p99) and requests per second of ``POST /api/v1/orders``, 1 and 8 clients.
 
-    python benchmarks/api_load.py [--requests 1000] [--seconds 10] [--clients 1,8] [--engine embedded]
+    python benchmarks/api_load.py [--requests 1000] [--seconds 10] [--clients 1,8] [--engine kafka|embedded]
 
 Loopback only: a broker on 127.0.0.1 (a free port, private state dir) and ``labkit api`` as its own
 process on 127.0.0.1 with its in-process consumer running, as in the labs. Each level sends at most
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="max requests per level (default 1000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="max seconds per level (default 10)")
     parser.add_argument("--clients", default="1,8", help="concurrency levels (default 1,8)")
-    parser.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
+    parser.add_argument("--engine", default="kafka", choices=["kafka", "embedded"])
     parser.add_argument("--warmup", type=int, default=50, help="requests sent before measuring (default 50)")
     args = parser.parse_args(argv)
 

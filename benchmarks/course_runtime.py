@@ -1,6 +1,6 @@
 """Headless execution time of every notebook, in course order, on one broker (goal: < 5 min in total).
 
-    python benchmarks/course_runtime.py [--engine embedded|kafka] [--slow]
+    python benchmarks/course_runtime.py [--engine kafka|embedded] [--slow]
 
 Like CI's nbval run: a broker on a free port, a private state dir, ``LABKIT_FAST=1`` (``--slow`` runs the
 real backoffs), each notebook in a fresh kernel, in order. Prints a Markdown table; exits non-zero if a
@@ -43,7 +43,7 @@ def slowest_cell(nb) -> tuple[float, str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
+    parser.add_argument("--engine", default="kafka", choices=["kafka", "embedded"])
     parser.add_argument("--slow", action="store_true", help="without LABKIT_FAST (the classroom timings)")
     args = parser.parse_args(argv)
     private_state_dir("labkit-course-")

@@ -1,6 +1,6 @@
 """OrderProcessor throughput vs a raw kafka-python loop, retry modes under failures, retry timing accuracy.
 
-    python benchmarks/processor_throughput.py [--orders 10000] [--engine embedded|kafka]
+    python benchmarks/processor_throughput.py [--orders 10000] [--engine kafka|embedded]
 
 1. Clean run: ``--clean-orders`` valid orders; the raw loop (poll, decode the JSON the way the
    processor does, commit per poll), the same loop with ``json.loads`` (what a raw consumer
@@ -184,7 +184,7 @@ def percentile(values: list[float], p: float) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=10_000)
-    parser.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
+    parser.add_argument("--engine", default="kafka", choices=["kafka", "embedded"])
     parser.add_argument("--clean-orders", type=int, default=50_000,
                         help="orders of the clean run (a run of 10 000 lasts ~0.2 s: too short to measure)")
     parser.add_argument("--repeat", type=int, default=6,

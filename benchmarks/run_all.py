@@ -34,10 +34,16 @@ BENCHMARKS = [
 
 
 def machine() -> str:
+    sys.path.insert(0, str(HERE.parent))
+    from labkit.broker import BrokerError, java
+
     mem = psutil.virtual_memory().total / 2**30
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    try:
+        runtime = f"Kafka runs on {java.find()}"
+    except BrokerError as exc:
+        runtime = f"no Java for Kafka ({exc})"
     return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
-            f"Python {platform.python_version()}, {java[0] if java else 'no Java'}")
+            f"Python {platform.python_version()}, {runtime}")
 
 
 def main(argv=None) -> int:
