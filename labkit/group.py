@@ -1,15 +1,16 @@
 """A consumer group you can drive from a notebook: start N consumer processes, add one, stop one
-cleanly, kill one with SIGKILL, and watch every instance's events in one :class:`EventLog`.
+cleanly, kill one with SIGKILL, and watch every instance's events in one :class:`EventLog`
+(with a broker, so not a doctest)::
 
-    >>> with ConsumerGroup(settings, events=log) as group:          # doctest: +SKIP
-    ...     group.start(1)
-    ...     group.wait_for_assignment([6])
-    ...     group.add()
-    ...     group.wait_for_assignment([3, 3])
-    ...     group.add()
-    ...     group.wait_for_assignment([2, 2, 2])
-    ...     group.kill("consumer-2")           # a real crash: evicted after session_timeout_ms
-    ...     group.wait_for_assignment([3, 3])
+    with ConsumerGroup(settings, events=log) as group:
+        group.start(1)
+        group.wait_for_assignment([6])
+        group.add()
+        group.wait_for_assignment([3, 3])
+        group.add()
+        group.wait_for_assignment([2, 2, 2])
+        group.kill("consumer-2")           # a real crash: evicted after session_timeout_ms
+        group.wait_for_assignment([3, 3])
 
 Each instance is ``python -m labkit.consumer_service`` (one :class:`~labkit.processor.OrderProcessor`
 in its own OS process, see :mod:`labkit.consumer_service`). The instances publish their events to

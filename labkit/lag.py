@@ -143,9 +143,11 @@ def format_lag_table(df: pd.DataFrame) -> str:
 class LagSampler:
     """Samples a group's per-partition lag every ``interval_s`` on a daemon thread.
 
-    >>> with LagSampler(settings, group_id, [settings.orders_topic]) as sampler:
-    ...     run_the_demo()
-    >>> sampler.frame()        # ts, topic, partition, lag (lag NA where nothing is committed)
+With a broker (so not a doctest)::
+
+    with LagSampler(settings, group_id, [settings.orders_topic]) as sampler:
+        run_the_demo()
+    sampler.frame()        # ts, topic, partition, lag (lag NA where nothing is committed)
 
     Bounded: at most ``max_samples`` samples are kept (oldest dropped), each sample is bounded by
     ``timeout_s``, and ``stop()`` waits at most ``timeout_s`` for the thread. A failed sample

@@ -2,11 +2,11 @@
 
 The labs write a few records, then look at them: which partition, which offset, which key, which
 value. Topics keep what earlier labs wrote, so the usual pattern is to note the log-end offsets
-first and read only what came after::
+first and read only what came after (needs a broker, so not a doctest)::
 
-    >>> before = log_end_offsets(settings, "orders")          # doctest: +SKIP
-    >>> send(settings, Order("ORD-1", 100))                   # doctest: +SKIP
-    >>> topic_frame(settings, "orders", since=before)         # doctest: +SKIP
+    before = log_end_offsets(settings, "orders")
+    send(settings, Order("ORD-1", 100))
+    topic_frame(settings, "orders", since=before)
 
 Reads go up to the high watermark seen when the call starts (right on both engines, see
 :mod:`labkit.offsets`) with a group-less reader: nothing is committed, no group is joined.

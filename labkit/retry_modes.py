@@ -12,11 +12,14 @@ loop. The course's consumer (:class:`~labkit.processor.OrderProcessor`) has thre
 wait is shorter (two retries of 1.2 s against 1.5 s). One order, ``ORD-SLOW``, fails twice then
 succeeds; a few healthy ones are sent while it waits for its first retry. :func:`compare` puts the runs side by side.
 
-    >>> runs = [start(settings, mode) for mode in MODES]          # doctest: +SKIP
-    >>> wait_all(runs, "assigned")                                # doctest: +SKIP
-    >>> for run in runs: run.send()                               # doctest: +SKIP
-    >>> wait_all(runs, "done")                                    # doctest: +SKIP
-    >>> compare(runs)                                             # doctest: +SKIP
+With a broker (so not a doctest)::
+
+    runs = [start(settings, mode) for mode in MODES]
+    wait_all(runs, "assigned")
+    for run in runs:
+        run.send()
+    wait_all(runs, "done")
+    compare(runs)
 
 Introduced in notebook 05 (Lab 3, retries).
 """

@@ -2,9 +2,9 @@
 
 The labs send orders one at a time and want the answer the module's API gives: topic, partition,
 offset. ``send`` waits for every acknowledgement (acks=all) before it returns, so the next cell can
-read the records back.
+read the records back. With a broker (so not a doctest)::
 
-    >>> send(settings, Order("ORD-INVALID", -50), (b"poison", b"\\xff not json"))   # doctest: +SKIP
+    send(settings, Order("ORD-INVALID", -50), (b"poison", b"\\xff not json"))
 """
 
 from __future__ import annotations
