@@ -182,7 +182,7 @@ def _fetch(jar: Jar, lib: Path, advance: Callable[[int], None]) -> None:
     """Download one jar to a ``.part`` file, hashing as it streams; rename it when the hash matches."""
     url = f"{repository()}/{jar.path_in_repository}"
     part = lib / f"{jar.filename}.part-{os.getpid()}-{threading.get_ident()}"
-    for attempt in (1, 2):  # a checksum mismatch is fetched once more: proxies do truncate
+    for _attempt in (1, 2):  # a checksum mismatch is fetched once more: proxies do truncate
         digest, size = hashlib.sha256(), 0
         try:
             with urllib.request.urlopen(url, timeout=TIMEOUT_S) as answer, open(part, "wb") as out:

