@@ -19,10 +19,10 @@ import sys
 import time
 
 import httpx
+from isolated import free_port, private_state_dir
 
 from labkit import broker, topics
 from labkit.settings import load
-from isolated import free_port, private_state_dir
 
 
 async def level(url: str, clients: int, max_requests: int, seconds: float, tag: str) -> dict:

@@ -21,11 +21,11 @@ import tempfile
 import time
 
 import psutil
+from isolated import free_port, private_state_dir
 
 from labkit import broker, topics
 from labkit.broker import jars, java
 from labkit.settings import load
-from isolated import free_port, private_state_dir
 
 
 def _rss_mb(pid: int) -> float:

@@ -7,9 +7,10 @@ Per engine and retry mode (:mod:`labkit.chaos`): ``--orders`` records produced o
 seconds (default: 45 s for 10 000), 1 % poison payloads (not UTF-8 / not JSON), consumed by a group
 of 3 consumer processes whose order service fails 5 % of its calls (transient, retried with the
 module's backoff x0.05), while a controller SIGKILLs a random consumer every 3-6 s and starts a
-fresh one; every 4th action adds one or stops one cleanly instead (2-4 consumers). At the end, read from the broker: every produced
-orderId processed or in the DLT (lost must be 0), every poison payload in the DLT, every DLT record
-with a reason, every offset committed. Duplicates (re-processing after a crash) are counted.
+fresh one; every 4th action adds one or stops one cleanly instead (2-4 consumers). At the end, read
+from the broker: every produced orderId processed or in the DLT (lost must be 0), every poison payload
+in the DLT, every DLT record with a reason, every offset committed. Duplicates (re-processing after a
+crash) are counted.
 
 Each engine runs on its own free port with a private state dir, stopped by PID at the end.
 Exit status 1 when any configuration lost an order or failed a check.
@@ -25,10 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from isolated import free_port, keep, private_state_dir  # noqa: E402
+
 from labkit import broker, topics  # noqa: E402
 from labkit.chaos import ChaosConfig, markdown_table, run_chaos  # noqa: E402
 from labkit.settings import load  # noqa: E402
-from isolated import free_port, keep, private_state_dir  # noqa: E402
 
 
 def log(line: str) -> None:
@@ -92,7 +94,8 @@ def main(argv=None) -> int:
         print("| engine | mode | " + " | ".join(reasons) + " |")
         print("|---|---|" + "---|" * len(reasons))
         for rep in reports:
-            print(f"| {rep.engine} | {rep.mode} | " + " | ".join(str(rep.dlt_reasons.get(r, 0)) for r in reasons) + " |")
+            counts = " | ".join(str(rep.dlt_reasons.get(r, 0)) for r in reasons)
+            print(f"| {rep.engine} | {rep.mode} | {counts} |")
     bad = [r for r in reports if not r.ok]
     if bad:
         keep(state)

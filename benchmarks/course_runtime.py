@@ -17,10 +17,9 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
+from isolated import free_port, private_state_dir
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-
-from isolated import free_port, private_state_dir
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -63,7 +62,8 @@ def main(argv=None) -> int:
     try:
         for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
             nb = nbformat.read(path, as_version=4)
-            client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+            client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                                    resources={"metadata": {"path": str(NOTEBOOKS)}})
             t0 = time.perf_counter()
             try:
                 client.execute()

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import json
+import logging
 import random
 import statistics
 import sys
@@ -29,13 +29,14 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+from isolated import free_port, private_state_dir
+
 from labkit import broker, clients, topics
 from labkit.backoff import RetryPolicy, exponential, stop_after_attempt
 from labkit.injection import FailureInjector
 from labkit.orders import Order, decode_json, parse_fields
 from labkit.processor import OrderProcessor
 from labkit.settings import load
-from isolated import free_port, private_state_dir
 
 
 def produce(settings, n: int, poison_rate: float, seed: int = 7) -> tuple[set[str], set[str]]:
@@ -218,14 +219,15 @@ def main(argv=None) -> int:
         print("| consumer | time | orders/s | ratio to raw |\n|---|---|---|---|")
         print(f"| raw kafka-python loop (poll, decode JSON as the processor does, commit) | {raw_s:.2f} s "
               f"| {m / raw_s:,.0f} | 1.00 |")
-        print(f"| same loop with json.loads (reference) | {loads_s:.2f} s | {m / loads_s:,.0f} | {raw_s / loads_s:.2f} |")
+        print(f"| same loop with json.loads (reference) | {loads_s:.2f} s | {m / loads_s:,.0f} "
+              f"| {raw_s / loads_s:.2f} |")
         print(f"| same loop + validation and idempotence (parse_fields, dict by orderId) | {floor_s:.2f} s "
               f"| {m / floor_s:,.0f} | {raw_s / floor_s:.2f} |")
         print(f"| OrderProcessor (pause mode, events, done-watermark commits) | {proc_s:.2f} s | {m / proc_s:,.0f} "
               f"| {raw_s / proc_s:.2f} |")
-        print(f"\nProcessor ratio per round: {', '.join(f'{r / q:.2f}' for r, q in zip(raws, procs))} "
-              f"(to the json.loads loop: {', '.join(f'{r / q:.2f}' for r, q in zip(loads, procs))}); "
-              f"validating loop: {', '.join(f'{r / f:.2f}' for r, f in zip(raws, floors))}.")
+        print(f"\nProcessor ratio per round: {', '.join(f'{r / q:.2f}' for r, q in zip(raws, procs, strict=True))} "
+              f"(to the json.loads loop: {', '.join(f'{r / q:.2f}' for r, q in zip(loads, procs, strict=True))}); "
+              f"validating loop: {', '.join(f'{r / f:.2f}' for r, f in zip(raws, floors, strict=True))}.")
         raw_us, floor_us, proc_us = (s / m * 1e6 for s in (raw_s, floor_s, proc_s))
         verdict = "met" if raw_s / proc_s >= 0.8 else "not met"
         loads_verdict = "met" if loads_s / proc_s >= 0.8 else "not met"

@@ -26,13 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from isolated import free_port, private_state_dir  # noqa: E402
+
 from labkit import broker, topics  # noqa: E402
 from labkit.events import EventLog  # noqa: E402
 from labkit.group import ConsumerGroup  # noqa: E402
 from labkit.settings import load  # noqa: E402
 from labkit.strategies import compare, short_session  # noqa: E402
 from labkit.timeline import Timeline  # noqa: E402
-from isolated import free_port, private_state_dir  # noqa: E402
 
 
 def one_run(settings, k: int) -> dict[str, float]:

@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 # (script, title, full-run arguments, quick-run arguments)
 BENCHMARKS = [
     ("broker_startup.py", "Broker start-up (issue: foundation)", [], ["--runs", "3"]),
-    ("processor_throughput.py", "Processor throughput and retry timing (issue: engine)", [], ["--orders", "2000", "--clean-orders", "10000"]),
+    ("processor_throughput.py", "Processor throughput and retry timing (issue: engine)", [],
+     ["--orders", "2000", "--clean-orders", "10000"]),
     ("rebalance_latency.py", "Rebalance latency (issue: consumer groups)", [], ["--runs", "2"]),
     ("api_load.py", "Order API load (issue: services)", [], []),
     ("chaos.py", "Chaos run: nothing lost (issue: prove nothing is lost)", [], ["--orders", "3000"]),
@@ -68,7 +69,8 @@ def main(argv=None) -> int:
         done = subprocess.run([sys.executable, str(HERE / script), *(quick if args.quick else full)],
                               capture_output=True, text=True, timeout=3600)
         took = time.monotonic() - start
-        body = done.stdout.strip() if done.returncode == 0 else f"**failed** (exit {done.returncode}):\n\n```\n{done.stderr[-1500:]}\n```"
+        failed = f"**failed** (exit {done.returncode}):\n\n```\n{done.stderr[-1500:]}\n```"
+        body = done.stdout.strip() if done.returncode == 0 else failed
         sections.append(f"## {title}\n\n_Measured {dt.date.today().isoformat()}:_ "
                         f"`python benchmarks/{script} {' '.join(quick if args.quick else full)}`"
                         f" — {took:.0f} s\n\n{body}\n")

@@ -94,7 +94,8 @@ def check_order(body: bytes) -> Order:
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, "payload_too_large", f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
     if not body.strip():
-        raise ApiError(400, "invalid_json", 'request body is empty; send {"orderId": ..., "amount": ..., "status": ...}')
+        raise ApiError(400, "invalid_json",
+                       'request body is empty; send {"orderId": ..., "amount": ..., "status": ...}')
     try:
         data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
@@ -461,7 +462,8 @@ def create_app(settings: Settings | None = None, processor: Any = None, *, consu
     def simulate_transient_error(
         enabled: bool = Query(..., description="true: the order service fails (transient) on each call"),
         rate: float | None = Query(None, ge=0.0, le=1.0, description="probability of a failure per call (default 1)"),
-        failFirst: int | None = Query(None, ge=0, le=1000, description="the first N calls per order fail, then succeed"),
+        failFirst: int | None = Query(None, ge=0, le=1000,
+                                      description="the first N calls per order fail, then succeed"),
         latencyMs: float | None = Query(None, ge=0.0, le=60_000.0, description="added latency per call"),
     ):
         return service.set_config(enabled, rate, failFirst, latencyMs)

@@ -69,8 +69,8 @@ def _invalid(settings: Settings, orders: list[Any]) -> tuple[bool, str]:
     if not entries:
         return False, f"no DLT record for ORD-INVALID in {settings.dlt_topic}"
     env = entries[-1].envelope
-    return "Invalid amount" in env.error_message, (f"{settings.dlt_topic}-{entries[-1].partition}@{entries[-1].offset}: "
-                                                   f"{env.error_message}")
+    where = f"{settings.dlt_topic}-{entries[-1].partition}@{entries[-1].offset}"
+    return "Invalid amount" in env.error_message, f"{where}: {env.error_message}"
 
 
 def log_files() -> list[Path]:
@@ -86,7 +86,8 @@ def _retries(settings: Settings, orders: list[Any]) -> tuple[bool, str]:
             hits = [line.strip() for line in lines if RETRY_LINE.search(line)]
         if hits:
             processed = _committed_past(settings, _keyed(orders, "ORD-RETRY")[-1:])
-            return processed, f"{len(hits)} Retry line(s) in {path.name}; ORD-RETRY {'committed' if processed else 'not committed'}"
+            state = "committed" if processed else "not committed"
+            return processed, f"{len(hits)} Retry line(s) in {path.name}; ORD-RETRY {state}"
     return False, "no 'Retry … (key ORD-RETRY)' line in the service logs"
 
 
@@ -138,7 +139,8 @@ CHECKS: list[tuple[str, str, Callable[..., tuple[bool, str]]]] = [
 def verify(settings: Settings) -> pd.DataFrame:
     """One row per checkpoint item: the module's wording, ✅/❌, and the evidence read from Kafka."""
     try:
-        orders = topic_records(settings, settings.orders_topic) if settings.orders_topic in topics.list_topics(settings) else []
+        exists = settings.orders_topic in topics.list_topics(settings)
+        orders = topic_records(settings, settings.orders_topic) if exists else []
     except Exception as exc:  # noqa: BLE001 - every check then says why it could not look
         orders, unreadable = [], exc
     else:
@@ -198,7 +200,8 @@ def _api_steps(settings: Settings, missing: set[str], timeout_s: float) -> list[
             switch = f"{api.url}/api/v1/config/simulate-transient-error"
             httpx.post(switch, params={"enabled": "true"}, timeout=10).raise_for_status()
             post({"orderId": "ORD-RETRY", "amount": 200, "status": "PENDING"})
-            _until(lambda: (any(RETRY_LINE.search(line) for line in log_file.read_text().splitlines()), "no Retry line yet"),
+            _until(lambda: (any(RETRY_LINE.search(line) for line in log_file.read_text().splitlines()),
+                            "no Retry line yet"),
                    timeout_s, "a Retry line for ORD-RETRY in the log")
             httpx.post(switch, params={"enabled": "false"}, timeout=10).raise_for_status()
             ran.append("Lab 3: transient errors on, sent ORD-RETRY, saw it retried, errors off")

@@ -407,7 +407,8 @@ def publish_truncated_to_dlt(producer: Any, dlt_topic: str, source: Any, error: 
         raise DltPublishError(f"could not write to DLT {dlt_topic!r} for {src.topic}-{src.partition}@{src.offset} "
                               f"(value truncated): {exc!r}") from exc
     log.warning("value of %s-%d@%d is %d bytes, too large for the DLT: its first %d bytes are kept there "
-                "(the full value stays in the source topic)", src.topic, src.partition, src.offset, len(value), len(cut))
+                "(the full value stays in the source topic)", src.topic, src.partition, src.offset, len(value),
+                len(cut))
     return dataclasses.replace(dlt, value=payload, headers=headers, envelope=envelope), md
 
 

@@ -555,9 +555,10 @@ class EventLog:
             "processed": counts["processed"],
             "dlt": counts["dlt"],
             "in_flight": counts["in_flight"],
-            "lost": [i for i, state in zip(produced, states) if state is None],
-            "in_flight_ids": [i for i, state in zip(produced, states) if state == "in_flight"],
+            "lost": [i for i, state in zip(produced, states, strict=True) if state is None],
+            "in_flight_ids": [i for i, state in zip(produced, states, strict=True) if state == "in_flight"],
         }
-        result["ok"] = not result["lost"] and result["produced"] == result["processed"] + result["dlt"] + result["in_flight"]
+        accounted = result["processed"] + result["dlt"] + result["in_flight"]
+        result["ok"] = not result["lost"] and result["produced"] == accounted
         result["settled"] = result["ok"] and result["in_flight"] == 0
         return result

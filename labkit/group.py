@@ -157,7 +157,7 @@ class _Instance:
             return None
 
 
-_LIVE: "weakref.WeakSet[ConsumerGroup]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[ConsumerGroup] = weakref.WeakSet()
 
 
 @atexit.register
@@ -177,9 +177,10 @@ class ConsumerGroup:
     ``events`` (the notebook's EventLog; a new one if None); ``processes`` (True: OS processes);
     ``session_timeout_ms`` / ``heartbeat_interval_ms`` / ``max_poll_interval_ms`` (default: the
     settings'); ``transient_rate`` / ``fail_first`` / ``latency_s`` (the failure injector of every
-    instance); ``max_poll_records`` (the most records one ``poll()`` returns; default 100); ``static`` (give each instance ``group_instance_id=<name>``); ``http`` (serve
-    /health and /stats from each process; ports from 18083 up); ``name_prefix``; ``log_dir`` (where
-    each instance's ``.log`` / ``.out`` go and are kept; None: a temp dir, removed by :meth:`close`).
+    instance); ``max_poll_records`` (the most records one ``poll()`` returns; default 100);
+    ``static`` (give each instance ``group_instance_id=<name>``); ``http`` (serve /health and /stats
+    from each process; ports from 18083 up); ``name_prefix``; ``log_dir`` (where each instance's
+    ``.log`` / ``.out`` go and are kept; None: a temp dir, removed by :meth:`close`).
     """
 
     def __init__(self, settings: Settings, mode: str = "pause", assignor: str | None = None,
@@ -544,8 +545,8 @@ class ConsumerGroup:
                         pass
             if running and self._reader is not None:  # let the last ConsumerStopped events arrive
                 try:
-                    wait_until(lambda: {i.name for i in running} <= {e.consumer for e in self.events.of("ConsumerStopped")},
-                               3.0, "stop events")
+                    wait_until(lambda: {i.name for i in running}
+                               <= {e.consumer for e in self.events.of("ConsumerStopped")}, 3.0, "stop events")
                 except GroupTimeout:
                     pass
         finally:

@@ -1,12 +1,15 @@
 """``labkit groups describe`` and ``labkit dlt show|count``: the module's Kafka CLI steps, without Docker.
 
-=====================================================================================  ===========================================
-module (inside the Kafka container)                                                    labkit twin
-=====================================================================================  ===========================================
-``kafka-consumer-groups --describe --group orders-consumer-group``                     ``labkit groups describe``
-``kafka-console-consumer --topic orders.DLT --from-beginning --max-messages 1``        ``labkit dlt show --from-beginning --max-messages 1``
-``curl -s localhost:18082/api/v1/dlt/count``                                           ``labkit dlt count``
-=====================================================================================  ===========================================
+The module's commands and their labkit twins:
+
+* ``kafka-consumer-groups --describe --group orders-consumer-group`` - ``labkit groups describe``
+* ``kafka-console-consumer --topic orders.DLT --from-beginning --max-messages 1`` -
+  ``labkit dlt show --from-beginning --max-messages 1``
+* ``curl -s localhost:18082/api/v1/dlt/count`` - ``labkit dlt count``
+
+Apache Kafka's own ``kafka-consumer-groups`` and ``kafka-console-consumer`` are installed too
+(:mod:`labkit.broker.tools`); these twins decode the DLT envelope and its ``kafka_dlt-*`` headers,
+and give right log-end offsets on the embedded broker as well.
 
 Every command is bounded in time and fails with one line (exit 1) when no broker answers.
 """

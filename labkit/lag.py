@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 from kafka import TopicPartition
@@ -136,7 +136,7 @@ def format_lag_table(df: pd.DataFrame) -> str:
     for i, name in enumerate(LAG_COLUMNS):
         fixed = {"PARTITION": 10, "CURRENT-OFFSET": 15, "LOG-END-OFFSET": 15, "LAG": 15}.get(name)
         widths.append(fixed or max([len(name)] + [len(r[i]) for r in cells]))
-    lines = [" ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in [LAG_COLUMNS] + cells]
+    lines = [" ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [LAG_COLUMNS] + cells]
     return "\n".join(list(df.attrs.get("notes", [])) + ([""] if df.attrs.get("notes") else []) + lines)
 
 
@@ -192,7 +192,7 @@ With a broker (so not a doctest)::
                 self.last_error = f"{type(exc).__name__}: {exc}"
             self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
 
-    def start(self) -> "LagSampler":
+    def start(self) -> LagSampler:
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="labkit-lag-sampler", daemon=True)
@@ -209,7 +209,7 @@ With a broker (so not a doctest)::
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def __enter__(self) -> "LagSampler":
+    def __enter__(self) -> LagSampler:
         return self.start()
 
     def __exit__(self, *exc) -> None:

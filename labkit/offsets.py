@@ -22,8 +22,9 @@ ListOffsets(EARLIEST) (``beginning_offsets``) is right on both engines and is us
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import (

@@ -145,7 +145,8 @@ def rebalance_gantt(events_frame: pd.DataFrame, ax: Any = None, topic: str | Non
     if topic is not None:
         iv, gaps = iv[iv["topic"] == topic], gaps[gaps["topic"] == topic]
     t0, t_end = _t0(events_frame), tl.end_ts
-    parts = sorted(set(zip(iv["topic"], iv["partition"])) | set(zip(gaps["topic"], gaps["partition"])))
+    owned = set(zip(iv["topic"], iv["partition"], strict=True))
+    parts = sorted(owned | set(zip(gaps["topic"], gaps["partition"], strict=True)))
     slot = {tp: k for k, tp in enumerate(parts)}
     colors = mpl.colormaps.get_cmap("tab10" if len(parts) <= 10 else "tab20")
     lane_h = 0.8

@@ -334,7 +334,8 @@ class OrderProcessor:
         self._watch = BrokerWatch(self.settings.host_port, self.topics, expected=self.settings.topics).start()
         self._running.set()
         self._emit(ConsumerStarted(group_id=self.group_id, topics=tuple(self.topics), mode=self.mode))
-        log.info("processor %s started: mode=%s topics=%s group=%s", self.consumer_id, self.mode, self.topics, self.group_id)
+        log.info("processor %s started: mode=%s topics=%s group=%s", self.consumer_id, self.mode, self.topics,
+                 self.group_id)
 
     def _close(self, reason: str) -> None:
         try:
@@ -695,7 +696,8 @@ class OrderProcessor:
                 return True
             delay = self.policy.delay(next_attempt, previous, self.rng)
             log.info(
-                "Retry %d/%s for offset %d of %s-%d (key %s): attempt %d failed with %s; next attempt in %.3fs (mode %s)",
+                "Retry %d/%s for offset %d of %s-%d (key %s): attempt %d failed with %s; "
+                "next attempt in %.3fs (mode %s)",
                 next_attempt, self.policy.max_attempts, record.offset, record.topic, record.partition,
                 key, attempt + 1, describe(exc), delay, self.mode,
             )

@@ -139,7 +139,8 @@ def coordinates(records: Any, topic: str) -> list[tuple[str, int, int]]:
     """
     if isinstance(records, pd.DataFrame):
         topics = records["topic"] if "topic" in records else [topic] * len(records)
-        return [(str(t), int(p), int(o)) for t, p, o in zip(topics, records["partition"], records["offset"])]
+        rows = zip(topics, records["partition"], records["offset"], strict=True)
+        return [(str(t), int(p), int(o)) for t, p, o in rows]
     out = []
     for r in records:
         if hasattr(r, "partition") and hasattr(r, "offset"):  # before tuple: a namedtuple row is a tuple

@@ -100,10 +100,10 @@ class Settings:
             self.retry_topic: self.retry_partitions,
         }
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
-    def with_prefix(self, prefix: str) -> "Settings":
+    def with_prefix(self, prefix: str) -> Settings:
         """The same settings with topic and group names prefixed (isolated tests and demos)."""
         return self.replace(
             orders_topic=f"{prefix}orders",

@@ -90,8 +90,8 @@ def run_scenario(settings: Settings, strategy: str, leave: bool = False, process
                  session_timeout_ms: int | None = None, heartbeat_interval_ms: int | None = None,
                  step_timeout_s: float = 40.0, events: EventLog | None = None) -> dict[str, Any]:
     """2 consumers (started one after the other), then a 3rd joins (then leaves if ``leave``),
-    under one strategy, in a fresh group. Returns one row of :func:`compare` plus the run's ``events``. Sessions default to
-    :func:`short_session`."""
+    under one strategy, in a fresh group. Returns one row of :func:`compare` plus the run's ``events``.
+    Sessions default to :func:`short_session`."""
     events = events if events is not None else EventLog()
     if session_timeout_ms is None:
         session_timeout_ms, default_hb = short_session(settings)
@@ -175,6 +175,7 @@ def static_restart(settings: Settings, session_timeout_ms: int = 15_000, heartbe
         restart_s = time.monotonic() - t0
         after = group.assignment().get("consumer-2", ())
         others = [f"{e.kind} {[p for _, p in e.partitions]}" for e in events.events[mark:]
-                  if e.consumer == "consumer-1" and e.kind in ("PartitionsAssigned", "PartitionsRevoked", "PartitionsLost")]
+                  if e.consumer == "consumer-1"
+                  and e.kind in ("PartitionsAssigned", "PartitionsRevoked", "PartitionsLost")]
     return {"before": [p for _, p in before["consumer-2"]], "after": [p for _, p in after],
             "restart_s": round(restart_s, 1), "others_rebalanced": others, "events": events}

@@ -75,7 +75,8 @@ def _lag_settled(settings: Settings, timeout_s: float) -> Any:
 # --- Consumer bloqué --------------------------------------------------------------------------------
 
 
-def stuck_consumer(settings: Settings, freeze_s: float = 4.0, orders: int = 30, timeout_s: float = 40.0) -> Reproduction:
+def stuck_consumer(settings: Settings, freeze_s: float = 4.0, orders: int = 30,
+                   timeout_s: float = 40.0) -> Reproduction:
     """One consumer owns every partition; it is frozen (``SIGSTOP``) for ``freeze_s`` - shorter than
     ``session_timeout_ms``, so the broker still counts it as alive - while ``orders`` orders arrive.
 
@@ -89,7 +90,8 @@ def stuck_consumer(settings: Settings, freeze_s: float = 4.0, orders: int = 30, 
     from labkit.timeline import Timeline
 
     if freeze_s * 1000 >= settings.session_timeout_ms:
-        raise ValueError(f"freeze_s ({freeze_s}) must stay below session_timeout_ms ({settings.session_timeout_ms} ms): "
+        raise ValueError(f"freeze_s ({freeze_s}) must stay below session_timeout_ms "
+                         f"({settings.session_timeout_ms} ms): "
                          "longer, and the broker evicts the frozen consumer (that is a crash, not a stuck consumer)")
     topics.create(settings)
     events = EventLog()
@@ -201,10 +203,11 @@ def rebalancing_too_often(settings: Settings, max_poll_records: int = 5, observe
                           timeout_s: float = 40.0) -> Reproduction:
     """A handler slower than ``max_poll_interval_ms`` allows: one ``poll()`` returns
     ``max_poll_records`` orders (all in one partition: one key), and together they take the
-    interval plus 1.5 heartbeats (kafka-python checks the interval once per heartbeat). kafka-python's heartbeat thread notices that ``poll()`` has not
-    been called in time and makes the member leave the group in the middle of the batch; the batch
-    ends, its commit fails (``CommitFailed``), the member rejoins (``lost``, then assigned again),
-    gets the next batch - and it starts over, as long as a backlog is waiting.
+    interval plus 1.5 heartbeats (kafka-python checks the interval once per heartbeat).
+    kafka-python's heartbeat thread notices that ``poll()`` has not been called in time and makes the
+    member leave the group in the middle of the batch; the batch ends, its commit fails
+    (``CommitFailed``), the member rejoins (``lost``, then assigned again), gets the next batch - and
+    it starts over, as long as a backlog is waiting.
 
     One consumer, short sessions (:func:`labkit.strategies.short_session`); ``max_poll_interval_ms``
     = 3000 (embedded) or 6000 (Apache Kafka, which cannot go below the session). Observes

@@ -1,4 +1,5 @@
-"""The slides command executes every notebook (on its own embedded broker) and writes one HTML each."""
+"""The slides command executes every notebook (on a broker of its own, Apache Kafka by default) and writes one
+HTML each."""
 
 import os
 import subprocess

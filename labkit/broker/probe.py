@@ -48,7 +48,7 @@ def probe(host: str, port: int, timeout_s: float = 2.0) -> Probe:
     """Send one Metadata request; never raises, never waits longer than ``timeout_s``."""
     try:
         sock = socket.create_connection((host, port), timeout=timeout_s)
-    except (ConnectionRefusedError, socket.timeout, OSError) as exc:
+    except (TimeoutError, ConnectionRefusedError, OSError) as exc:
         return Probe("closed", str(exc))
     with sock:
         sock.settimeout(timeout_s)
@@ -59,7 +59,7 @@ def probe(host: str, port: int, timeout_s: float = 2.0) -> Probe:
                 return Probe("foreign", f"answered with a non-Kafka frame (size field {size})")
             payload = _recv_exactly(sock, size)
             correlation, brokers = struct.unpack(">ii", payload[:8])
-        except (socket.timeout, ConnectionError, OSError, struct.error) as exc:
+        except (TimeoutError, ConnectionError, OSError, struct.error) as exc:
             return Probe("foreign", f"accepted the connection but did not answer a Kafka request ({exc})")
         if correlation != 7:
             return Probe("foreign", "answered, but not with a Kafka response")

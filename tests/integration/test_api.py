@@ -173,7 +173,8 @@ valid_order = st.fixed_dictionaries(
     {"orderId": st.text(min_size=1, max_size=30).filter(str.strip),
      "amount": st.integers() | st.floats(allow_nan=False, allow_infinity=False)},
     optional={"status": st.text(max_size=10), "extra": json_values})
-bodies = (valid_order.map(lambda v: json.dumps(v).encode()) | order_like.map(lambda v: json.dumps(v).encode()) | json_values.map(lambda v: json.dumps(v).encode())
+bodies = (valid_order.map(lambda v: json.dumps(v).encode()) | order_like.map(lambda v: json.dumps(v).encode())
+          | json_values.map(lambda v: json.dumps(v).encode())
           | st.binary(max_size=60) | st.text(max_size=60).map(lambda t: t.encode("utf-8", "surrogatepass")))
 
 
@@ -351,7 +352,8 @@ def test_busy_port_fails_fast_and_sigterm_hands_partitions_over_cleanly(settings
         def all_committed() -> bool:
             df = lag_table(settings, timeout_s=5)
             ends, current = df["LOG-END-OFFSET"].tolist(), df["CURRENT-OFFSET"].fillna(-1).tolist()
-            return len(df) == 6 and sum(ends) == 10 and all(e == 0 or c == e for e, c in zip(ends, current))
+            return len(df) == 6 and sum(ends) == 10 and all(
+                e == 0 or c == e for e, c in zip(ends, current, strict=True))
 
         wait_until(all_committed, 30, "every partition committed up to its end")
     finally:

@@ -30,12 +30,11 @@ from kafka.errors import MessageSizeTooLargeError
 
 from labkit import clients
 from labkit.api import MAX_BODY_BYTES, ApiServer
-from labkit.dlt import read_dlt
+from labkit.dlt import H_VALUE_TRUNCATED, read_dlt
 from labkit.events import EventLog
 from labkit.injection import FailureInjector
 from labkit.offsets import committed_offsets, log_end_offsets
 from labkit.orders import STATUSES
-from labkit.dlt import H_VALUE_TRUNCATED
 from labkit.processor import OrderProcessor
 from tests.integration.conftest import ENGINE, quick_policy, wait_assigned, wait_until
 
@@ -119,7 +118,8 @@ missing_amount = st.builds(lambda oid, extra: case("amount missing", dump({**ext
                                                    ["amount is missing"]), order_ids, extras)
 bad_amount_type = st.builds(lambda oid, amt: case("amount wrong type", dump({"orderId": oid, "amount": amt}), INVALID,
                                                   ["amount must be a number"]),
-                            order_ids, st.none() | st.booleans() | txt(max_size=6) | st.lists(st.integers(), max_size=2))
+                            order_ids,
+                            st.none() | st.booleans() | txt(max_size=6) | st.lists(st.integers(), max_size=2))
 bad_amount = st.builds(lambda oid, amt: case("amount <= 0", dump({"orderId": oid, "amount": amt}), INVALID,
                                              ["Invalid amount"]),
                        order_ids, st.integers(-10**9, 0) | st.floats(-1e9, 0, allow_nan=False))
@@ -207,7 +207,7 @@ def test_generated_records_end_processed_or_in_the_dlt_with_a_precise_reason(sho
         done = wait_until(lambda: (lambda t: t if all(x in t for x in coords) else None)(terminal(events)), 20,
                           f"{len(coords)} generated records handled (a stall?)")
         firsts: dict[str, int] = {}  # order id -> non-duplicate processings in this batch
-        for (key, c, _), at in zip(futures, coords):
+        for (_key, c, _), at in zip(futures, coords, strict=True):
             outcome = done[at]
             assert len(outcome) == 1, (c, outcome)  # one record, one end
             e = outcome[0]

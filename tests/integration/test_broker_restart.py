@@ -28,9 +28,9 @@ from labkit.offsets import committed_offsets, log_end_offsets
 from labkit.orders import Order
 from labkit.processor import OrderProcessor
 from labkit.settings import load
-from tests.integration.order_feed import OrderFeed
 from tests.conftest import free_port
 from tests.integration.conftest import ENGINE, HEARTBEAT_MS, SESSION_MS, quick_policy, wait_assigned, wait_until
+from tests.integration.order_feed import OrderFeed
 
 needs_kafka = pytest.mark.skipif(
     ENGINE != "kafka", reason="needs the kafka engine (Apache Kafka keeps its data on disk across a restart): "

@@ -12,7 +12,6 @@ import pytest
 from labkit.broker import quick_session
 from labkit.chaos import ChaosConfig, run_chaos
 from labkit.events import EventLog
-
 from tests.integration.conftest import ENGINE
 
 pytestmark = pytest.mark.broker

@@ -91,7 +91,7 @@ def test_scale_leave_crash_nothing_lost(settings):
     # survivor's own partitions pause - eager revoke-all - but come back to it: not a move)
     crash = timeline.gaps().query("trigger == 'crash consumer-2'")
     assert set(zip(crash.loc[crash["prev_owner"] == "consumer-2", "topic"],
-                   crash.loc[crash["prev_owner"] == "consumer-2", "partition"])) == owned, explain(events)
+                   crash.loc[crash["prev_owner"] == "consumer-2", "partition"], strict=True)) == owned, explain(events)
     assert summary.loc["crash consumer-2", "partitions_moved"] == len(owned) == 3, explain(events)
     print(f"\nhandover after clean leave {handover_s:.2f}s, takeover after SIGKILL {crash_s:.2f}s, "
           f"{len(producer.ids)} orders, {ledger['dlt']} in DLT, {dup} duplicates")

@@ -11,8 +11,7 @@ import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from labkit import clients
-from labkit import cli
+from labkit import cli, clients
 from labkit.dlt import H_OFFSET, H_PARTITION, H_TOPIC, SourceCoords, publish_to_dlt
 from labkit.errors import ServiceUnavailable, ValidationError, error_label
 from tests.conftest import free_port

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.records import topic_records
 from labkit.orders import Order
+from labkit.records import topic_records
 from labkit.send import send
 
 pytestmark = pytest.mark.broker

@@ -30,7 +30,8 @@ def raised(exc):
         return e
 
 
-SRC = SourceCoords("orders", 4, 1234567890123, b"ORD-INVALID", b'{"orderId":"ORD-INVALID","amount":-50}', 1_700_000_000_123, 0)
+SRC = SourceCoords("orders", 4, 1234567890123, b"ORD-INVALID", b'{"orderId":"ORD-INVALID","amount":-50}',
+                   1_700_000_000_123, 0)
 
 
 def test_headers_are_byte_exact():

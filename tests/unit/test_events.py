@@ -5,9 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from labkit.errors import ServiceUnavailable
 from labkit.events import (
     EVENT_TYPES,
     Committed,
@@ -16,12 +21,13 @@ from labkit.events import (
     Processed,
     Produced,
     Received,
+    Retried,
     RetryScheduled,
     SentToDLT,
+    SentToRetryTopic,
     event_from_dict,
 )
 from labkit.injection import FailureInjector
-from labkit.errors import ServiceUnavailable
 
 
 def test_every_kind_round_trips_through_json():
@@ -142,11 +148,6 @@ def test_failure_injector_switches():
 
 # --- incremental stats: the same figures as a full rescan, with or without a bound ------------------
 
-from collections import Counter  # noqa: E402
-
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
-
-from labkit.events import Retried, SentToRetryTopic  # noqa: E402
 
 
 def _rescan(events):
@@ -168,7 +169,8 @@ def _rescan(events):
         "received": kinds["Received"],
         "processed": sum(isinstance(e, Processed) and not e.duplicate for e in events),
         "duplicates": sum(isinstance(e, Processed) and e.duplicate for e in events),
-        "retries_per_attempt": dict(sorted(Counter(e.attempt for e in events if isinstance(e, RetryScheduled)).items())),
+        "retries_per_attempt": dict(sorted(
+            Counter(e.attempt for e in events if isinstance(e, RetryScheduled)).items())),
         "dlt_per_reason": dict(Counter(e.reason for e in events if isinstance(e, SentToDLT))),
         "in_flight": sum(s == "in_flight" for s in status.values()),
         "commits": kinds["Committed"],

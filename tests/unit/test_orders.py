@@ -7,8 +7,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labkit.errors import MalformedPayload, ValidationError, describe
-from labkit.orders import (STATUSES, Order, _fields, _first_broken_rule, decode_json, parse_fields, parse_order,
-                           sample_orders, validate)
+from labkit.orders import (
+    STATUSES,
+    Order,
+    _fields,
+    _first_broken_rule,
+    decode_json,
+    parse_fields,
+    parse_order,
+    sample_orders,
+    validate,
+)
 
 
 def test_order_json_is_the_module_format():
@@ -204,7 +213,8 @@ def _outcome(function, *args):
         return f"{type(exc).__name__}: {exc}"
 
 
-@pytest.mark.parametrize("field, value", [(f, v) for f, values in _EDGES.items() for v in values] + [("status", "absent")])
+@pytest.mark.parametrize("field, value",
+                         [(f, v) for f, values in _EDGES.items() for v in values] + [("status", "absent")])
 def test_each_edge_gets_the_same_verdict_from_the_fast_path_and_the_rules(field, value):
     # _fields() (validate, parse_order, parse_fields) accepts the usual order in one test and leaves
     # the rest to _first_broken_rule: both must give the same fields, or the same error message
@@ -227,7 +237,8 @@ def test_the_fast_path_agrees_with_the_rules_one_by_one(data):
     st.text(max_size=12),
     st.builds(lambda value, before, after: before + json.dumps(value) + after,
               st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=4),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)),
+                           lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=3), inner, max_size=3)),
               st.sampled_from(["", " ", "\ufeff", "\n"]), st.sampled_from(["", " ", "x", "\t", "{}"])),
 ))
 def test_the_decoder_gives_what_json_loads_gives(text):

@@ -6,8 +6,15 @@ import math
 
 import pytest
 
-from labkit.events import (ConsumerStarted, ConsumerStopped, EventLog, PartitionsAssigned, PartitionsLost,
-                           PartitionsRevoked, Processed)
+from labkit.events import (
+    ConsumerStarted,
+    ConsumerStopped,
+    EventLog,
+    PartitionsAssigned,
+    PartitionsLost,
+    PartitionsRevoked,
+    Processed,
+)
 from labkit.timeline import Timeline, assignment_from_events
 
 T = "orders"
