@@ -87,9 +87,14 @@ class EventPublisher:
     """
 
     def __init__(self, settings: Settings, name: str, run_id: str | None = None) -> None:
-        from labkit import clients
+        from labkit import clients, topics
 
         self.settings, self.name, self.run_id = settings, name, run_id
+        try:  # Apache Kafka creates no topic on first use (auto.create.topics.enable=false): without it
+            # every event would block max_block_ms and commits would wait on a flush that cannot end
+            topics.create(settings, wanted={settings.events_topic: 1})
+        except Exception as exc:  # the events topic is an observer: never stop the consumer for it
+            log.warning("could not create the events topic %s: %r", settings.events_topic, exc)
         self.producer = clients.producer(settings)
         self.sent = self.failed = 0
         self._queue: queue.Queue = queue.Queue()
@@ -298,7 +303,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.settings_json:
         settings = Settings(**json.loads(args.settings_json))
     else:
-        overrides = {"bootstrap_servers": args.bootstrap_servers} if args.bootstrap_servers else {}
+        # its own --bootstrap-servers, else labkit's global --bootstrap-server (labkit --bootstrap-server B consumer)
+        servers = args.bootstrap_servers or getattr(args, "bootstrap_server", None)
+        overrides = {"bootstrap_servers": servers} if servers else {}
         settings = load(**overrides)
         if args.prefix:
             settings = settings.with_prefix(args.prefix)

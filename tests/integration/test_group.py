@@ -19,10 +19,14 @@ import sys
 import time
 
 import pytest
+from kafka.errors import KafkaError
 
+from labkit import topics
 from labkit.events import EventLog
 from labkit.group import ConsumerGroup, duplicates
+from labkit.orders import Order
 from labkit.timeline import Timeline, explain
+from tests.integration.conftest import committed_offsets, produce_orders, wait_until
 from tests.integration.order_feed import OrderFeed
 
 pytestmark = pytest.mark.broker
@@ -104,3 +108,29 @@ def test_consumer_cli_help():
     for option in ("--mode", "--name", "--http-port", "--assignor", "--session-timeout-ms",
                    "--group-instance-id", "--transient-rate"):
         assert option in out.stdout
+
+
+def test_a_terminal_consumer_creates_its_events_topic_and_commits(settings, tmp_path):
+    """``labkit consumer`` alone, as the README's Lab 4 runs it in a terminal: Apache Kafka creates no
+    topic on first use, so the consumer must create its events topic itself, or every event blocks and
+    no commit ever happens."""
+    assert settings.events_topic not in topics.list_topics(settings)
+    prefix = settings.orders_topic.removesuffix("orders")
+    proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "--bootstrap-server", settings.bootstrap_servers,
+                             "consumer", "--name", "terminal-1", "--no-http", "--prefix", prefix,
+                             "--log-file", str(tmp_path / "terminal-1.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        produce_orders(settings, [Order(f"ORD-T-{i}", 10) for i in range(5)])
+        def committed() -> int:
+            try:
+                return sum(v for (t, _), v in committed_offsets(settings).items() if t == settings.orders_topic)
+            except KafkaError:  # the group's coordinator is not there before the consumer joins
+                return 0
+
+        wait_until(lambda: committed() == 5, 40, "the 5 orders committed")
+        assert settings.events_topic in topics.list_topics(settings)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
