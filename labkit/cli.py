@@ -15,17 +15,27 @@ import sys
 from pathlib import Path
 
 from labkit import broker
+from labkit.broker.tools import commands_on_path
 from labkit.settings import SettingsError, load
 
 # The services' commands (consumer, api, groups, dlt...) live with their code: each module has add_parser(sub)
 SERVICE_COMMANDS = ("labkit.consumer_service", "labkit.api_cli", "labkit.inspect_cli")
 
+KAFKA = ".".join(broker.jvm.KAFKA_VERSION.split(".")[:2])  # "4.4"
+ENGINE_HELP = (f"auto (default): a Kafka already answering at the address, else start Apache Kafka {KAFKA}; "
+               f"kafka: Apache Kafka {KAFKA} on Java 17+ (yours, or the bundled one; jars downloaded once); "
+               "embedded: the lite broker (Tansu: no Java, memory only, instant start, not all of Kafka); "
+               "external: the cluster at the bootstrap address, never started or stopped")
+
 EPILOG_TOPICS = """\
-The module's Kafka CLI steps and their labkit twins:
-  kafka-topics --create --topic orders --partitions 6 ...   ->  labkit topics create
-  kafka-topics --list | grep orders                         ->  labkit topics list
-  kafka-topics --describe --topic orders                    ->  labkit topics describe orders
-  kafka-topics --delete --topic orders ...                  ->  labkit topics delete
+The module's kafka-topics commands run as printed (Apache Kafka's own tool, installed with labkit;
+no docker exec kafka), e.g.:
+  kafka-topics --create --topic orders --partitions 6 --replication-factor 1 \\
+      --bootstrap-server localhost:9092
+  kafka-topics --list --bootstrap-server localhost:9092 | grep orders
+(--create fails if the topic exists: add --if-not-exists to run it again.) The labkit twins:
+  labkit topics create              creates all three at once, idempotent, and checks the partition counts
+  labkit topics list | describe | delete [TOPIC...]
 """
 
 
@@ -105,7 +115,8 @@ def cmd_topics_describe(args) -> int:
             print(f"Topic: {current}\tPartitionCount: {count}\tReplicationFactor: {len(row.replicas)}")
         replicas = ",".join(map(str, row.replicas))
         isr = ",".join(map(str, row.isr))
-        print(f"\tTopic: {row.topic}\tPartition: {row.partition}\tLeader: {row.leader}\tReplicas: {replicas}\tIsr: {isr}")
+        print(f"\tTopic: {row.topic}\tPartition: {row.partition}\tLeader: {row.leader}"
+              f"\tReplicas: {replicas}\tIsr: {isr}")
     return 0
 
 
@@ -130,10 +141,11 @@ def cmd_lab(args) -> int:
     info = broker.ensure(settings, engine=args.engine)
     print(info)
     print("topics ready: " + ", ".join(f"{t} ({n})" for t, n in settings.topics.items()))
-    # this install's bin first: the kernel's `!labkit ...` and `!jupyter ...` then use it, even from a venv
-    # that was never activated (make lab runs .venv/bin/labkit)
-    bin_dir = str(Path(sys.executable).parent)
-    path = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    # this install's scripts first: the kernel's `!labkit ...`, `!kafka-topics ...` and `!jupyter ...` then
+    # use them, even from a venv that was never activated (make lab runs .venv/bin/labkit)
+    env = os.environ | {"LABKIT_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+    commands_on_path(env)
+    path = env["PATH"]
     jupyter = shutil.which("jupyter", path=path) or "jupyter"
     cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}"]
     if args.no_browser:
@@ -142,7 +154,6 @@ def cmd_lab(args) -> int:
     print("starting JupyterLab: " + " ".join(cmd))
     if args.dry_run:
         return 0
-    env = os.environ | {"LABKIT_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "PATH": path}
     return subprocess.call(cmd, env=env)
 
 
@@ -154,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="The Kafka error-handling course: brokers, topics, notebooks and the module's services.",
     )
     parser.add_argument("--bootstrap-server", metavar="HOST:PORT",
-                        help="Kafka address (default: $LABKIT_BOOTSTRAP_SERVERS, $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)")
+                        help="Kafka address (default: $LABKIT_BOOTSTRAP_SERVERS, $KAFKA_BOOTSTRAP_SERVERS "
+                             "or 127.0.0.1:9092)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     b = sub.add_parser("broker", help="start, stop and inspect a Kafka broker",
@@ -162,11 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = bsub.add_parser("up", help="start a broker (or reuse the running one) and wait until it answers",
                          description="Start a broker and return once it answers a Kafka Metadata request. "
-                                     "auto: use a Kafka that already answers (e.g. docker compose), else embedded.")
-    up.add_argument("--engine", default="auto", choices=broker.ENGINES,
-                    help="embedded (Tansu, no JVM), kafka (Apache Kafka on Java 17+), external, or auto (default)")
+                                     "auto: use a Kafka that already answers (e.g. docker compose), else start "
+                                     f"Apache Kafka {KAFKA}.")
+    up.add_argument("--engine", default="auto", choices=broker.ENGINES, help=ENGINE_HELP)
     up.add_argument("--port", type=int, help="port to listen on (default: from the bootstrap address, 9092)")
-    up.add_argument("--timeout", type=float, help="seconds to wait for readiness (default: 20 embedded, 120 kafka)")
+    up.add_argument("--timeout", type=float,
+                    help="seconds to wait until the broker answers (default: "
+                         + ", ".join(f"{s:.0f} {e}" for e, s in broker.DEFAULT_TIMEOUT_S.items())
+                         + "; Kafka's one-time jar download is not counted)")
     up.set_defaults(func=cmd_broker_up)
     down = bsub.add_parser("down", help="stop the broker labkit started (by its recorded PID)",
                            description="Stop the broker labkit started on the port, by the PID it recorded.")
@@ -204,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab = sub.add_parser("lab", help="make sure the broker and topics are ready, then open JupyterLab on notebooks/",
                          description="Start (or reuse) a broker, create the course topics, open JupyterLab.")
-    lab.add_argument("--engine", default="auto", choices=broker.ENGINES)
+    lab.add_argument("--engine", default="auto", choices=broker.ENGINES, help=ENGINE_HELP)
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser (remote machines)")
     lab.add_argument("--dry-run", action="store_true", help="prepare everything but do not start JupyterLab")
     lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")

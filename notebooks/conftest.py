@@ -2,7 +2,7 @@
 
 A free port, a private state dir and ``LABKIT_FAST=1`` are exported before any kernel starts, so
 each notebook's ``broker.ensure()`` finds this broker instead of a student's broker on 9092.
-``LABKIT_TEST_ENGINE`` picks the engine (embedded by default, ``kafka`` for Apache Kafka).
+``LABKIT_TEST_ENGINE`` picks the engine (``kafka``, Apache Kafka 4.4, by default; ``embedded`` for the lite one).
 """
 
 from __future__ import annotations

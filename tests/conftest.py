@@ -1,7 +1,7 @@
 """Test fixtures: one real broker per test session, isolated topics per test.
 
-``LABKIT_TEST_ENGINE`` picks the broker: ``embedded`` (default), ``kafka`` (Apache Kafka on the
-JVM) or ``external`` (``LABKIT_BOOTSTRAP_SERVERS``). Brokers started here run on a free port with
+``LABKIT_TEST_ENGINE`` picks the broker: ``kafka`` (Apache Kafka 4.4, the default), ``embedded``
+(the lite Tansu broker) or ``external`` (``LABKIT_BOOTSTRAP_SERVERS``). Brokers started here run on a free port with
 their own state directory and are stopped by the finalizer, even when tests fail.
 """
 

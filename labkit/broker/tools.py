@@ -35,6 +35,17 @@ TOOLS = {
 JVM_OPTS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Djava.awt.headless=true"]
 
 
+def commands_on_path(env: dict[str, str] | None = None) -> None:
+    """Put this Python's script folder (``labkit``, ``kafka-topics``, ...) first on ``PATH`` of ``env``
+    (default: this process's environment), once. A notebook kernel started from a venv that was never activated has the
+    venv's Python but not its scripts on ``PATH``, so ``!kafka-topics`` would not be found."""
+    env = os.environ if env is None else env
+    scripts = str(Path(sys.executable).parent)
+    parts = env.get("PATH", "").split(os.pathsep)
+    if scripts not in parts:
+        env["PATH"] = os.pathsep.join([scripts, *filter(None, parts)])
+
+
 def command(tool: str, args: list[str]) -> list[str]:
     """The ``java`` command line that runs Kafka's ``tool`` with ``args``."""
     main_class, heap = TOOLS[tool]
