@@ -7,10 +7,10 @@ import yaml
 COMPOSE = yaml.safe_load((Path(__file__).parent.parent / "docker-compose.yml").read_text())
 
 
-def test_kafka_is_apache_kafka_41_single_node_kraft_on_host_port_9092():
+def test_kafka_is_apache_kafka_44_single_node_kraft_on_host_port_9092():
     kafka = COMPOSE["services"]["kafka"]
     env = kafka["environment"]
-    assert kafka["image"].startswith("apache/kafka:4.1.")
+    assert kafka["image"].startswith("apache/kafka:4.4.")
     assert "9092:9092" in kafka["ports"]
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert "PLAINTEXT_HOST://localhost:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
