@@ -92,9 +92,10 @@ def lib_dir(version: str = KAFKA_VERSION, progress: Callable[[int, int], None] |
     """The folder holding every jar of the lock, each checked; downloads what is missing or corrupt.
 
     ``progress(done_bytes, total_bytes)`` is called while downloading (default: a bar on stderr)."""
-    lib = cached_lib(version)
     jars = locked_jars(version)
+    lib = None
     try:
+        lib = cached_lib(version)  # creates $LABKIT_CACHE_DIR: it fails like any other write
         lib.mkdir(parents=True, exist_ok=True)
         checked = _read_manifest(lib)
         missing = [jar for jar in jars if not _is_good(lib / jar.filename, jar, checked)]
@@ -105,7 +106,7 @@ def lib_dir(version: str = KAFKA_VERSION, progress: Callable[[int, int], None] |
                 _remember(lib / jar.filename, checked)
         _write_manifest(lib, checked)
     except OSError as exc:
-        raise _disk_error(exc, lib) from None
+        raise _disk_error(exc, lib or Path(exc.filename or "the cache folder")) from None
     return lib
 
 
@@ -151,14 +152,19 @@ def _write_manifest(lib: Path, checked: dict[str, list[int]]) -> None:
 
 
 def _remove_strays(lib: Path, wanted: set[str]) -> None:
-    """Delete jars of other versions and ``.part`` files of downloads whose process died."""
+    """Delete jars of other versions, and the ``.part`` / manifest temp files of processes that died."""
     for path in lib.iterdir():
         if path.suffix == ".jar" and path.name not in wanted:
             path.unlink(missing_ok=True)
-        elif ".part-" in path.name:
+            continue
+        if ".part-" in path.name:  # <jar>.part-<pid>-<thread>
             pid = path.name.rsplit("-", 2)[-2]
-            if not (pid.isdigit() and psutil.pid_exists(int(pid))):
-                path.unlink(missing_ok=True)
+        elif path.name.startswith(f"{_MANIFEST}.") and path.name.endswith(".tmp"):  # .verified.json.<pid>.tmp
+            pid = path.name.split(".")[-2]
+        else:
+            continue
+        if not (pid.isdigit() and psutil.pid_exists(int(pid))):
+            path.unlink(missing_ok=True)
 
 
 def _download(jars: list[Jar], lib: Path, version: str, progress: Callable[[int, int], None]) -> None:
