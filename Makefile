@@ -51,7 +51,7 @@ test-notebooks: setup
 	$(BIN)/python -m pytest $(NBVAL) notebooks
 
 slides: setup
-	$(BIN)/python -m labkit.slides
+	$(BIN)/python -m labkit.notebook.slides
 
 benchmarks: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -21,7 +21,8 @@ import time
 import httpx
 from isolated import free_port, private_state_dir
 
-from labkit import broker, topics
+from labkit import broker
+from labkit.kafka import topics
 from labkit.settings import load
 
 

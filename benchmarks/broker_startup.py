@@ -23,8 +23,9 @@ import time
 import psutil
 from isolated import free_port, private_state_dir
 
-from labkit import broker, topics
+from labkit import broker
 from labkit.broker import jars, java
+from labkit.kafka import topics
 from labkit.settings import load
 
 

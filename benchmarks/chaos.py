@@ -3,7 +3,7 @@
     python benchmarks/chaos.py [--orders 10000] [--engine embedded|kafka|both] [--mode pause|topic|both]
                                [--duration S]
 
-Per engine and retry mode (:mod:`labkit.chaos`): ``--orders`` records produced over ``--duration``
+Per engine and retry mode (:mod:`labkit.scenarios.chaos`): ``--orders`` records produced over ``--duration``
 seconds (default: 45 s for 10 000), 1 % poison payloads (not UTF-8 / not JSON), consumed by a group
 of 3 consumer processes whose order service fails 5 % of its calls (transient, retried with the
 module's backoff x0.05), while a controller SIGKILLs a random consumer every 3-6 s and starts a
@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from isolated import free_port, keep, private_state_dir  # noqa: E402
 
-from labkit import broker, topics  # noqa: E402
-from labkit.chaos import ChaosConfig, markdown_table, run_chaos  # noqa: E402
+from labkit import broker
+from labkit.kafka import topics  # noqa: E402
+from labkit.scenarios.chaos import ChaosConfig, markdown_table, run_chaos  # noqa: E402
 from labkit.settings import load  # noqa: E402
 
 

@@ -31,11 +31,12 @@ from collections.abc import Callable
 
 from isolated import free_port, private_state_dir
 
-from labkit import broker, clients, topics
-from labkit.backoff import RetryPolicy, exponential, stop_after_attempt
-from labkit.injection import FailureInjector
+from labkit import broker
+from labkit.engine.injection import FailureInjector
+from labkit.engine.processor import OrderProcessor
+from labkit.kafka import clients, topics
 from labkit.orders import Order, decode_json, parse_fields
-from labkit.processor import OrderProcessor
+from labkit.policy.backoff import RetryPolicy, exponential, stop_after_attempt
 from labkit.settings import load
 
 

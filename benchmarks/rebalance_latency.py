@@ -12,7 +12,7 @@ Per run, in a fresh group with the course's settings (``labkit.settings``) unles
 * **crash**: from SIGKILL to the survivor owning every partition (eviction + rebalance);
 * **max gap**: the longest time one partition had no owner in that rebalance (timeline).
 
-Then the stop-the-world gap per assignment strategy (:func:`labkit.strategies.compare`, 2 -> 3
+Then the stop-the-world gap per assignment strategy (:func:`labkit.scenarios.assignors.compare`, 2 -> 3
 consumers then a leave, short sessions). Prints Markdown tables; bounded: every wait has a deadline.
 """
 
@@ -28,12 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from isolated import free_port, private_state_dir  # noqa: E402
 
-from labkit import broker, topics  # noqa: E402
+from labkit import broker
 from labkit.events import EventLog  # noqa: E402
-from labkit.group import ConsumerGroup  # noqa: E402
+from labkit.group.supervisor import ConsumerGroup  # noqa: E402
+from labkit.kafka import topics  # noqa: E402
+from labkit.observe.timeline import Timeline  # noqa: E402
+from labkit.scenarios.assignors import compare, short_session  # noqa: E402
 from labkit.settings import load  # noqa: E402
-from labkit.strategies import compare, short_session  # noqa: E402
-from labkit.timeline import Timeline  # noqa: E402
 
 
 def one_run(settings, k: int) -> dict[str, float]:

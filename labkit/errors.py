@@ -31,6 +31,9 @@ __all__ = [
     "error_message",
     "describe",
     "fqcn",
+    "START_A_BROKER",
+    "no_broker",
+    "friendly",
 ]
 
 Classification = Literal["transient", "permanent"]
@@ -177,3 +180,36 @@ def fqcn(exc: BaseException | type[BaseException]) -> str:
     """Fully qualified class name (``labkit.errors.ValidationError``), for ``kafka_dlt-exception-fqcn``."""
     cls = _cls(exc)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# --- the one line a student reads -------------------------------------------------------------
+
+START_A_BROKER = "start one with: labkit broker up"
+
+
+def no_broker(address: str | None = None, why: str | None = None) -> str:
+    """The course's one sentence for "nothing answers at the Kafka address", and what to do.
+
+    >>> no_broker("127.0.0.1:9092", "refused")
+    'no Kafka broker answers at 127.0.0.1:9092 (refused); start one with: labkit broker up'
+    """
+    at = f" at {address}" if address else ""
+    because = f" ({why})" if why else ""
+    return f"no Kafka broker answers{at}{because}; {START_A_BROKER}"
+
+
+def friendly(exc: BaseException) -> str:
+    """Any exception as the one line the CLI and the API print instead of a traceback.
+
+    >>> friendly(ValueError("bad amount\\nmore detail"))
+    'ValueError: bad amount'
+    """
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError  # kafka-python only when it is needed
+
+    if isinstance(exc, (KafkaTimeoutError, KafkaConnectionError)):
+        return no_broker(why=type(exc).__name__)
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if text.startswith(f"{name}:"):
+        return text
+    return f"{name}: {text}" if text else name

@@ -443,8 +443,6 @@ class EventLog:
 
                 logging.getLogger("labkit.events").exception("event subscriber %r failed", callback)
 
-    emit = append
-
     def extend(self, events: Iterable[Event]) -> None:
         for event in events:
             self.append(event)

@@ -11,8 +11,10 @@ once with a clear message instead of deep inside kafka-python. Read from the env
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -119,3 +121,43 @@ def load(**overrides) -> Settings:
     values = {"bootstrap_servers": bootstrap_from_env(), "fast": fast_mode()}
     values.update(overrides)
     return Settings(**values)
+
+
+def from_args(args: Any) -> Settings:
+    """The settings a command line asks for (an ``argparse.Namespace``; options it lacks are ignored),
+    over :func:`load`'s: every ``labkit`` command reads its options through here.
+
+    ``settings_json`` (a whole Settings, as ConsumerGroup passes it to its workers), else the broker
+    address (``bootstrap_servers`` of a command, else labkit's global ``--bootstrap-server``; ``broker_port``
+    keeps the host and changes the port) and the hidden ``prefix``; then Kafka client options
+    (``session_timeout_ms``, ``heartbeat_interval_ms``: a third of the session when only that is given,
+    ``max_poll_interval_ms``, ``group_id``) and ``fast``.
+
+    >>> import argparse
+    >>> s = from_args(argparse.Namespace(bootstrap_server="kafka:29092", session_timeout_ms=3000))
+    >>> s.bootstrap_servers, s.session_timeout_ms, s.heartbeat_interval_ms
+    ('kafka:29092', 3000, 1000)
+    """
+    def option(name: str) -> Any:
+        return getattr(args, name, None)
+
+    if option("settings_json"):
+        settings = Settings(**json.loads(args.settings_json))
+    else:
+        overrides = {}
+        servers = option("bootstrap_servers") or option("bootstrap_server")
+        if servers:
+            overrides["bootstrap_servers"] = servers
+        if option("broker_port"):
+            host, _ = load(**overrides).host_port
+            overrides["bootstrap_servers"] = f"{host}:{args.broker_port}"
+        settings = load(**overrides)
+        if option("prefix"):
+            settings = settings.with_prefix(args.prefix)
+    changes = {name: option(name) for name in ("session_timeout_ms", "heartbeat_interval_ms",
+                                               "max_poll_interval_ms", "group_id") if option(name) is not None}
+    if "session_timeout_ms" in changes and "heartbeat_interval_ms" not in changes:
+        changes["heartbeat_interval_ms"] = max(100, changes["session_timeout_ms"] // 3)
+    if option("fast"):
+        changes["fast"] = True
+    return dataclasses.replace(settings, **changes) if changes else settings

@@ -14,7 +14,8 @@ import socket
 
 import pytest
 
-from labkit import broker, topics
+from labkit import broker
+from labkit.kafka import topics
 from labkit.settings import Settings, load
 
 ENGINE = os.environ.get("LABKIT_TEST_ENGINE", "kafka")

@@ -11,9 +11,10 @@ import psutil
 import pytest
 from kafka import TopicPartition
 
-from labkit import broker, clients, topics
+from labkit import broker
 from labkit.broker import state
-from labkit.broker.probe import port_is_free
+from labkit.kafka import clients, topics
+from labkit.kafka.probe import port_is_free
 from labkit.settings import load
 from tests.conftest import ENGINE, free_port
 
@@ -65,7 +66,7 @@ def test_up_ready_round_trip_down_leaves_nothing_behind(own_settings):
 def test_a_fresh_broker_answers_committed_offsets_of_a_group_that_never_committed(own_settings):
     """Apache Kafka creates its offsets topic on the first FindCoordinator and answers "not
     available" meanwhile: the lag table of a fresh broker must say "nothing committed", not fail."""
-    from labkit.offsets import committed_offsets
+    from labkit.kafka.offsets import committed_offsets
 
     broker.up(ENGINE, settings=own_settings)
     topics.create(own_settings, {"fresh": 2})

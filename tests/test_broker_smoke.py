@@ -2,7 +2,7 @@
 
 import pytest
 
-from labkit import clients, topics
+from labkit.kafka import clients, topics
 
 pytestmark = pytest.mark.broker
 

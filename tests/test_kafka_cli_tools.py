@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from labkit import topics
 from labkit.broker import jars
-from labkit.dlt import H_GROUP, H_MESSAGE, H_TOPIC
+from labkit.dlt.envelope import H_GROUP, H_MESSAGE, H_TOPIC
+from labkit.engine.injection import FailureInjector
+from labkit.engine.processor import OrderProcessor
 from labkit.events import EventLog
-from labkit.injection import FailureInjector
+from labkit.kafka import topics
 from labkit.orders import Order
-from labkit.processor import OrderProcessor
 from tests.conftest import ENGINE, free_port
 from tests.integration.conftest import committed_offsets, produce, produce_orders, wait_until
 

@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from labkit.broker import BrokerError, jars, java
-from labkit.broker.probe import port_is_free, probe
+from labkit.kafka.probe import port_is_free, probe
 from tests.conftest import ENGINE, free_port
 
 # Every test here is about the kafka engine itself (its Java, its jars): on another engine, nothing to test.

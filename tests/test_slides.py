@@ -22,7 +22,7 @@ def test_slides_command_writes_one_html_per_notebook(tmp_path):
         "MPLBACKEND": "Agg",
     }
     try:
-        done = subprocess.run([sys.executable, "-m", "labkit.slides", "--output", str(tmp_path / "out")],
+        done = subprocess.run([sys.executable, "-m", "labkit.notebook.slides", "--output", str(tmp_path / "out")],
                               capture_output=True, text=True, env=env, timeout=1800)
     finally:  # the notebooks started a broker (and maybe services) there: stop whatever is left
         subprocess.run([sys.executable, "-m", "labkit.cli", "broker", "down", "--all"], env=env,

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 from labkit.broker import embedded, jvm, state
 from labkit.broker.errors import BrokerError
-from labkit.broker.probe import probe, wait_until_ready
 from labkit.broker.watch import BrokerDataLost, BrokerIdentity, forget_group, identity
+from labkit.kafka.probe import probe, wait_until_ready
 from labkit.settings import Settings, load
 
 __all__ = ["BrokerError", "BrokerDataLost", "BrokerInfo", "ENGINES", "up", "down", "status", "ready", "ensure",
@@ -238,7 +238,7 @@ def ensure(settings: Settings | None = None, topics: bool = True, engine: str = 
     settings = settings or load()
     info = up(engine, settings=settings)
     if topics:
-        from labkit import topics as topics_module
+        from labkit.kafka import topics as topics_module
 
         try:
             result = topics_module.create(settings)

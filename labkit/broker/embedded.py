@@ -7,7 +7,7 @@ No Java, ~10 ms to start, ~15 MB of memory, Kafka's wire protocol - but not Kafk
   re-create the topics with 4 partitions - :mod:`labkit.broker.watch` notices, ``broker.ensure()`` repairs;
 * it holds every JoinGroup for about ``session_timeout_ms / 2``, so quick demos use a 2 s session
   (:data:`QUICK_SESSION`), which it accepts and Apache Kafka refuses;
-* ListOffsets(LATEST) is wrong after a batch of several records - :mod:`labkit.offsets` reads the
+* ListOffsets(LATEST) is wrong after a batch of several records - :mod:`labkit.kafka.offsets` reads the
   Fetch high watermark instead (right on every broker);
 * ``describe_groups`` answers ACL bits kafka-python cannot parse - ``clients._patch_describe_groups``;
   and it reports no member client id, host or assignment (lag tables show "-");

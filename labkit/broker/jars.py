@@ -35,7 +35,7 @@ from pathlib import Path
 import psutil
 
 from labkit.broker.errors import BrokerError
-from labkit.broker.state import cache_dir
+from labkit.paths import cache_dir
 
 KAFKA_VERSION = "4.4.0"
 DEFAULT_REPOSITORY = "https://repo.maven.apache.org/maven2"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from labkit.broker import jars, java
 from labkit.broker.errors import BrokerError
-from labkit.broker.probe import port_is_free
 from labkit.broker.state import BrokerRecord, launch, state_dir
+from labkit.kafka.probe import port_is_free
 
 ENGINE = "kafka"
 KAFKA_VERSION = jars.KAFKA_VERSION

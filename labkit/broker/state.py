@@ -7,7 +7,6 @@ and the address. ``labkit broker down`` from any other process reads it and stop
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -16,25 +15,7 @@ from pathlib import Path
 
 import psutil
 
-
-def state_dir() -> Path:
-    """``$LABKIT_STATE_DIR``, else ``$XDG_STATE_HOME/labkit``, else ``~/.local/state/labkit``."""
-    explicit = os.environ.get("LABKIT_STATE_DIR")
-    if explicit:
-        path = Path(explicit)
-    else:
-        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-        path = Path(base) / "labkit"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def cache_dir() -> Path:
-    """Downloads that survive resets (the Kafka jars): ``$LABKIT_CACHE_DIR`` or ``~/.cache/labkit``."""
-    explicit = os.environ.get("LABKIT_CACHE_DIR")
-    base = Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
-    base.mkdir(parents=True, exist_ok=True)
-    return base
+from labkit.paths import state_dir
 
 
 @dataclass(frozen=True)
@@ -130,7 +111,7 @@ def launch(engine: str, what: str, argv: list[str], host: str, port: int, log_pa
     the reason and the last lines of its log.
     """
     from labkit.broker.errors import BrokerError
-    from labkit.broker.probe import wait_until_ready
+    from labkit.kafka.probe import wait_until_ready
 
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,

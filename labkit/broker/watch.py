@@ -5,7 +5,7 @@ offsets and groups are gone, and the first client metadata request silently re-c
 with its default of 4 partitions (``reference/tansu-compat.md`` row 6). A consumer then sits on an
 empty 4-partition ``orders`` and reports nothing - the worst kind of failure for a student.
 
-:class:`BrokerWatch` is polled by long-running clients (the :class:`~labkit.processor.OrderProcessor`
+:class:`BrokerWatch` is polled by long-running clients (the :class:`~labkit.engine.processor.OrderProcessor`
 loop, about once a second, for the price of reading one small JSON file). It raises
 :class:`BrokerDataLost` when
 
@@ -157,7 +157,7 @@ def forget_group(settings: Any, group_id: str, timeout_ms: int = 3000) -> bool:
     due to coordinator rebalance" every few seconds) and a fresh consumer of that group never gets
     a partition. Deleting the group (its state there is junk anyway) clears it.
     """
-    from labkit import clients
+    from labkit.kafka import clients
 
     try:
         admin = clients.admin(settings, bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms)

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from labkit import clients
-from labkit.backoff import Fixed, RetryPolicy
 from labkit.broker import quick_session
 from labkit.dlt import read_dlt
+from labkit.engine.injection import FailureInjector
+from labkit.engine.processor import OrderProcessor, OrderStore
 from labkit.events import EventLog, Produced
-from labkit.injection import FailureInjector
-from labkit.processor import OrderProcessor, OrderStore
+from labkit.kafka import clients
+from labkit.policy.backoff import Fixed, RetryPolicy
 from tests.conftest import ENGINE
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from labkit import clients
 from labkit.events import EventLog, Produced
+from labkit.kafka import clients
 from labkit.orders import Order
 
 

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from labkit import broker, topics
-from labkit.api import ApiServer, PortInUse
+from labkit import broker
+from labkit.api.server import ApiServer, PortInUse
 from labkit.dlt import read_dlt
 from labkit.errors import MaxRetriesExceeded, ServiceUnavailable, ValidationError, error_label
 from labkit.events import Processed, SentToDLT
+from labkit.kafka import topics
 from labkit.settings import load
 from tests.conftest import free_port
 
@@ -302,7 +303,7 @@ def test_busy_port_fails_fast_and_sigterm_hands_partitions_over_cleanly(settings
     """Lab 4 on one machine: the API (with its consumer) and two `labkit consumer` instances share
     the 6 partitions; SIGTERM one consumer (the module's `docker stop`): it commits and leaves, and
     the others own all 6 well before a session timeout could even have noticed a crash."""
-    from labkit.monitor import lag_table
+    from labkit.observe.monitor import lag_table
 
     api_port, http_ports = free_port(), [free_port(), free_port()]
     procs = [spawn(settings, ["--bootstrap-server", settings.bootstrap_servers, "api", "--port", str(api_port)],

@@ -2,7 +2,7 @@
 
 * **orders**: hypothesis generates batches of records - not UTF-8, not JSON, empty, JSON that is not
   an object, missing / wrong-typed / out-of-range fields, extra fields, duplicate order ids, null
-  keys - and one :class:`~labkit.processor.OrderProcessor` consumes them all. It never crashes or
+  keys - and one :class:`~labkit.engine.processor.OrderProcessor` consumes them all. It never crashes or
   stalls; each record ends processed (duplicates flagged) or in the DLT with an ``errorMessage``
   that names the problem (the expectation is written here per category, independently of
   :mod:`labkit.orders`); the DLT keeps the original bytes; every offset is committed.
@@ -28,14 +28,15 @@ from hypothesis import strategies as st
 from kafka import TopicPartition
 from kafka.errors import MessageSizeTooLargeError
 
-from labkit import clients
-from labkit.api import MAX_BODY_BYTES, ApiServer
-from labkit.dlt import H_VALUE_TRUNCATED, read_dlt
+from labkit.api.server import MAX_BODY_BYTES, ApiServer
+from labkit.dlt.envelope import H_VALUE_TRUNCATED
+from labkit.dlt.read import read_dlt
+from labkit.engine.injection import FailureInjector
+from labkit.engine.processor import OrderProcessor
 from labkit.events import EventLog
-from labkit.injection import FailureInjector
-from labkit.offsets import committed_offsets, log_end_offsets
+from labkit.kafka import clients
+from labkit.kafka.offsets import committed_offsets, log_end_offsets
 from labkit.orders import STATUSES
-from labkit.processor import OrderProcessor
 from tests.integration.conftest import ENGINE, quick_policy, wait_assigned, wait_until
 
 pytestmark = pytest.mark.broker

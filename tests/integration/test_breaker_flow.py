@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from conftest import assert_ledger, produce_orders, settled, wait_until
 
-from labkit.backoff import Fixed, RetryPolicy
-from labkit.breaker import CircuitBreaker
 from labkit.dlt import read_dlt
-from labkit.injection import FailureInjector
+from labkit.engine.injection import FailureInjector
+from labkit.engine.processor import OrderStore
 from labkit.orders import sample_orders
-from labkit.processor import OrderStore
+from labkit.policy.backoff import Fixed, RetryPolicy
+from labkit.policy.breaker import CircuitBreaker
 
 pytestmark = pytest.mark.broker
 

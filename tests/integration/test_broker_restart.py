@@ -18,15 +18,16 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from labkit import broker, clients, topics
+from labkit import broker
 from labkit.broker import jvm, state
-from labkit.broker.probe import probe
 from labkit.broker.watch import BrokerDataLost, BrokerIdentity, BrokerWatch
+from labkit.engine.injection import FailureInjector
+from labkit.engine.processor import OrderProcessor
 from labkit.events import EventLog
-from labkit.injection import FailureInjector
-from labkit.offsets import committed_offsets, log_end_offsets
+from labkit.kafka import clients, topics
+from labkit.kafka.offsets import committed_offsets, log_end_offsets
+from labkit.kafka.probe import probe
 from labkit.orders import Order
-from labkit.processor import OrderProcessor
 from labkit.settings import load
 from tests.conftest import free_port
 from tests.integration.conftest import ENGINE, HEARTBEAT_MS, SESSION_MS, quick_policy, wait_assigned, wait_until

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from labkit.broker import quick_session
-from labkit.chaos import ChaosConfig, run_chaos
 from labkit.events import EventLog
+from labkit.scenarios.chaos import ChaosConfig, run_chaos
 from tests.integration.conftest import ENGINE
 
 pytestmark = pytest.mark.broker

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import checkpoint, topics
+from labkit.kafka import topics
+from labkit.scenarios import checkpoint
 
 pytestmark = pytest.mark.broker
 

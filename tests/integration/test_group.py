@@ -21,11 +21,11 @@ import time
 import pytest
 from kafka.errors import KafkaError
 
-from labkit import topics
 from labkit.events import EventLog
-from labkit.group import ConsumerGroup, duplicates
+from labkit.group.supervisor import ConsumerGroup, duplicates
+from labkit.kafka import topics
+from labkit.observe.timeline import Timeline, explain
 from labkit.orders import Order
-from labkit.timeline import Timeline, explain
 from tests.integration.conftest import committed_offsets, produce_orders, wait_until
 from tests.integration.order_feed import OrderFeed
 
@@ -102,7 +102,7 @@ def test_scale_leave_crash_nothing_lost(settings):
 
 
 def test_consumer_cli_help():
-    out = subprocess.run([sys.executable, "-m", "labkit.consumer_service", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "labkit.group.worker", "--help"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0
     for option in ("--mode", "--name", "--http-port", "--assignor", "--session-timeout-ms",

@@ -11,9 +11,11 @@ import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from labkit import cli, clients
-from labkit.dlt import H_OFFSET, H_PARTITION, H_TOPIC, SourceCoords, publish_to_dlt
+from labkit import cli
+from labkit.dlt.envelope import H_OFFSET, H_PARTITION, H_TOPIC, SourceCoords
+from labkit.dlt.publish import publish_to_dlt
 from labkit.errors import ServiceUnavailable, ValidationError, error_label
+from labkit.kafka import clients
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.broker

@@ -1,4 +1,4 @@
-"""labkit.monitor against a real broker: lag table, group state, lag sampler, DLT counts, health."""
+"""labkit.observe.monitor against a real broker: lag table, group state, lag sampler, DLT counts, health."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from labkit import clients, monitor
+from labkit.kafka import clients
+from labkit.observe import monitor
 from tests.conftest import ENGINE, free_port
 
 pytestmark = pytest.mark.broker

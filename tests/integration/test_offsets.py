@@ -1,4 +1,4 @@
-"""labkit.offsets against a real broker: end offsets stay true after *batched* produces.
+"""labkit.kafka.offsets against a real broker: end offsets stay true after *batched* produces.
 
 On the embedded broker ListOffsets(LATEST) says "base offset of the last batch + 1", so these tests
 produce in real multi-record batches (linger_ms + flush) and check labkit against counts known from
@@ -13,8 +13,8 @@ import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from labkit import clients, offsets
-from labkit.offsets import OffsetsError
+from labkit.kafka import clients, offsets
+from labkit.kafka.offsets import OffsetsError
 from tests.conftest import ENGINE
 
 pytestmark = pytest.mark.broker

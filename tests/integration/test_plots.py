@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import monitor, plots
 from labkit.events import EventLog
-from labkit.group import ConsumerGroup, produce_orders
-from labkit.lag import LagSampler
+from labkit.group.supervisor import ConsumerGroup, produce_orders
+from labkit.observe import monitor, plots
+from labkit.observe.lag import LagSampler
 from labkit.orders import Order
-from labkit.strategies import short_session
+from labkit.scenarios.assignors import short_session
 from tests.integration.conftest import produce
 
 pytestmark = pytest.mark.broker
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.broker
 def run(broker_settings, tmp_path_factory):
     """2 consumers (threads) with a flaky order service (each order fails once, then succeeds),
     a few invalid orders (-> DLT), then a 3rd consumer joins; lag sampled all along."""
-    from labkit import topics
+    from labkit.kafka import topics
 
     settings = broker_settings.with_prefix("plots-").replace(fast=True)
     session, heartbeat = short_session(settings)

@@ -19,11 +19,11 @@ from conftest import (
     wait_until,
 )
 
-from labkit.backoff import Fixed, RetryPolicy
 from labkit.dlt import read_dlt
-from labkit.injection import FailureInjector
+from labkit.engine.injection import FailureInjector
+from labkit.engine.processor import OrderStore
 from labkit.orders import Order, sample_orders
-from labkit.processor import OrderStore
+from labkit.policy.backoff import Fixed, RetryPolicy
 
 pytestmark = pytest.mark.broker
 
@@ -83,7 +83,7 @@ def test_negative_amount_goes_to_dlt_with_full_context(short, events, processors
 def test_dlt_headers_are_byte_exact_on_the_wire(short, events, processors):
     from kafka import TopicPartition
 
-    from labkit import clients
+    from labkit.kafka import clients
 
     p = processors.new(short, events=events, policy=quick_policy()).start()
     ids = produce_orders(short, [Order("ORD-X", 0)], events)
@@ -275,7 +275,7 @@ def test_records_kept_behind_a_held_record_survive_a_rebalance(short, events, pr
 
 def test_resumed_partitions_never_stall_with_small_polls(short, events, processors):
     """Regression: with max_poll_records=1, kafka-python 3.0.12 parks fetched records of a paused
-    partition and may never fetch it again after resume (see ``labkit.retry_topic.resume``)."""
+    partition and may never fetch it again after resume (see ``labkit.engine.retry_topic.resume``)."""
     store = OrderStore()
     injector = FailureInjector(fail_first=2)
     p = processors.new(short, events=events, store=store, injector=injector, policy=quick_policy(0.05, 5),
@@ -326,8 +326,8 @@ def test_an_unacknowledged_dlt_write_stops_the_loop_and_nothing_past_it_is_commi
     acknowledged raises from the loop, and the commit stops before its record (redelivered later)."""
     from kafka.errors import KafkaTimeoutError
 
-    from labkit import clients
     from labkit.dlt import DltPublishError
+    from labkit.kafka import clients
 
     class NeverAcked:
         is_done = False

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 from conftest import quick_policy, wait_until
 
+from labkit.dlt import dlt_entry_of
+from labkit.engine.processor import OrderProcessor
 from labkit.events import EventLog
-from labkit.offsets import log_end_offsets
+from labkit.kafka.offsets import log_end_offsets
+from labkit.kafka.records import committed_past, coordinates, record_at, topic_frame
+from labkit.kafka.send import send
 from labkit.orders import Order
-from labkit.processor import OrderProcessor
-from labkit.records import committed_past, coordinates, dlt_entry_of, record_at, topic_frame
-from labkit.send import send
 
 pytestmark = pytest.mark.broker
 

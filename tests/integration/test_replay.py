@@ -6,9 +6,9 @@ import pytest
 from conftest import assert_ledger, produce, produce_orders, settled, wait_until
 
 from labkit.dlt import read_dlt
+from labkit.dlt.replay import DltReprocessor
+from labkit.engine.processor import OrderStore
 from labkit.orders import Order, sample_orders
-from labkit.processor import OrderStore
-from labkit.replay import DltReprocessor
 
 pytestmark = pytest.mark.broker
 

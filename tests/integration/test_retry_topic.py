@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from conftest import assert_ledger, produce_orders, settled, wait_until
 
-from labkit.backoff import Exponential, RetryPolicy
 from labkit.dlt import read_dlt
-from labkit.injection import FailureInjector
+from labkit.engine.injection import FailureInjector
+from labkit.engine.processor import OrderStore
+from labkit.engine.retry_topic import RetryHeaders
 from labkit.orders import Order, sample_orders
-from labkit.processor import OrderStore
-from labkit.retry_topic import RetryHeaders
+from labkit.policy.backoff import Exponential, RetryPolicy
 
 pytestmark = pytest.mark.broker
 

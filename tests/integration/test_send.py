@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from labkit.kafka.records import topic_records
+from labkit.kafka.send import send
 from labkit.orders import Order
-from labkit.records import topic_records
-from labkit.send import send
 
 pytestmark = pytest.mark.broker
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from labkit.events import EventLog
-from labkit.group import ConsumerGroup, produce_orders
+from labkit.group.supervisor import ConsumerGroup, produce_orders
 from tests.conftest import ENGINE
 
 pytestmark = [

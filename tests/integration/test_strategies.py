@@ -8,8 +8,8 @@ from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssi
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaConfigurationError
 
-from labkit.strategies import compare
-from labkit.timeline import explain
+from labkit.observe.timeline import explain
+from labkit.scenarios.assignors import compare
 
 pytestmark = pytest.mark.broker
 

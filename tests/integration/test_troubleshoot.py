@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from kafka import TopicPartition
 
-from labkit import topics, troubleshoot
-from labkit.offsets import committed_offsets
+from labkit.kafka import topics
+from labkit.kafka.offsets import committed_offsets
+from labkit.scenarios import troubleshoot
 
 pytestmark = pytest.mark.broker
 

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labkit.backoff import (
+from labkit.errors import DownstreamTimeout, PermanentError, TransientError, ValidationError
+from labkit.policy.backoff import (
     STRATEGIES,
     RetryPolicy,
     Wait,
@@ -22,7 +23,6 @@ from labkit.backoff import (
     stop_after_attempt,
     stop_after_delay,
 )
-from labkit.errors import DownstreamTimeout, PermanentError, TransientError, ValidationError
 
 attempts = st.integers(min_value=1, max_value=2000)
 seeds = st.integers(min_value=0, max_value=2**32)

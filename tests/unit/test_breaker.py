@@ -2,7 +2,7 @@
 
 import pytest
 
-from labkit.breaker import BreakerState, CircuitBreaker
+from labkit.policy.breaker import BreakerState, CircuitBreaker
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 

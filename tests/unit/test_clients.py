@@ -1,4 +1,4 @@
-"""The kafka-python join-race workaround in labkit.clients, on a coordinator built without a broker."""
+"""The kafka-python join-race workaround in labkit.kafka.clients, on a coordinator built without a broker."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from kafka.consumer.subscription_state import SubscriptionState
 from kafka.coordinator.consumer import ConsumerCoordinator
 
-from labkit import clients
+from labkit.kafka import clients
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
-"""Figures returned by labkit.plots render as PNG in a notebook, whatever MPLBACKEND says."""
+"""Figures returned by labkit.observe.plots render as PNG in a notebook, whatever MPLBACKEND says."""
 
 from IPython.core.interactiveshell import InteractiveShell
 from matplotlib.figure import Figure
 
-from labkit.display import enable_png
+from labkit.notebook.display import enable_png
 
 
 def test_a_bare_figure_is_formatted_as_png_in_ipython():

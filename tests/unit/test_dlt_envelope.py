@@ -9,7 +9,7 @@ import struct
 
 from kafka.consumer.fetcher import ConsumerRecord
 
-from labkit.dlt import (
+from labkit.dlt.envelope import (
     STACKTRACE_BUDGET,
     DltEntry,
     DltEnvelope,

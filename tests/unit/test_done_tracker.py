@@ -2,7 +2,7 @@
 
 from kafka import TopicPartition
 
-from labkit.watermark import DoneTracker
+from labkit.engine.done import DoneTracker
 
 TP = TopicPartition("orders", 0)
 

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from labkit.engine.injection import FailureInjector
 from labkit.errors import ServiceUnavailable
 from labkit.events import (
     EVENT_TYPES,
@@ -27,7 +28,6 @@ from labkit.events import (
     SentToRetryTopic,
     event_from_dict,
 )
-from labkit.injection import FailureInjector
 
 
 def test_every_kind_round_trips_through_json():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.group import ConsumerGroup
+from labkit.group.supervisor import ConsumerGroup
 from labkit.settings import load
 
 

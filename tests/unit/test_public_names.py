@@ -7,7 +7,7 @@ import pytest
 
 import labkit
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(labkit.__path__, "labkit."))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(labkit.__path__, "labkit.") if not m.name.endswith("__main__"))
 
 
 @pytest.mark.parametrize("name", MODULES)

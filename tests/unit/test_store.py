@@ -2,8 +2,8 @@
 
 import threading
 
+from labkit.engine.store import OrderStore
 from labkit.orders import Order
-from labkit.store import OrderStore
 
 
 def test_the_first_add_wins_and_a_duplicate_is_refused():

@@ -15,7 +15,7 @@ from labkit.events import (
     PartitionsRevoked,
     Processed,
 )
-from labkit.timeline import Timeline, assignment_from_events
+from labkit.observe.timeline import Timeline, assignment_from_events
 
 T = "orders"
 

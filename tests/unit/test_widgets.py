@@ -7,12 +7,12 @@ import time
 import pytest
 from traitlets import TraitError
 
-from labkit.api import OrderService
+from labkit.api.server import OrderService
+from labkit.engine.injection import FailureInjector
 from labkit.errors import ServiceUnavailable
 from labkit.events import EventLog, Processed, RetryScheduled
-from labkit.injection import FailureInjector
+from labkit.notebook.widgets import FailurePanel, FailureSwitches
 from labkit.settings import Settings
-from labkit.widgets import FailurePanel, FailureSwitches
 
 
 @pytest.fixture

@@ -1,0 +1,552 @@
+"""A consumer group you can drive from a notebook: start N consumer processes, add one, stop one
+cleanly, kill one with SIGKILL, and watch every instance's events in one :class:`EventLog`
+(with a broker, so not a doctest)::
+
+    with ConsumerGroup(settings, events=log) as group:
+        group.start(1)
+        group.wait_for_assignment([6])
+        group.add()
+        group.wait_for_assignment([3, 3])
+        group.add()
+        group.wait_for_assignment([2, 2, 2])
+        group.kill("consumer-2")           # a real crash: evicted after session_timeout_ms
+        group.wait_for_assignment([3, 3])
+
+Each instance is ``python -m labkit.group.worker`` (one :class:`~labkit.engine.processor.OrderProcessor`
+in its own OS process, see :mod:`labkit.group.worker`). The instances publish their events to
+``settings.events_topic``; a background reader here feeds them into ``events`` (only this run's:
+each published record carries this group's run id). The assignment map is derived from those
+events (:func:`labkit.observe.timeline.assignment_from_events`), never from ``describe_groups``, which
+returns no assignments on the embedded broker.
+
+``processes=False`` runs the processors as threads of this process (quick demos; no crash).
+Every process started here is stopped by its PID in :meth:`close`, on exceptions and at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from labkit.events import ConsumerStopped, EventLog, Produced, event_from_dict
+from labkit.observe.timeline import Timeline, assignment_from_events
+from labkit.settings import Settings
+from labkit.wait import WaitTimeout, wait_until
+
+__all__ = ["ConsumerGroup", "duplicates", "produce_orders", "order_journeys"]
+
+Assignment = dict[str, tuple[tuple[str, int], ...]]
+
+
+def duplicates(events: Any) -> int:
+    """Orders processed more than once across the whole group (every ``Processed`` event after the
+    first per order id counts, whichever instance handled it)."""
+    evs = events.events if hasattr(events, "events") else list(events)
+    counts = Counter(e.record_id for e in evs if e.kind == "Processed" and e.record_id)
+    return sum(n - 1 for n in counts.values() if n > 1)
+
+
+def order_journeys(events: Any, order_ids: Iterable[str]) -> Any:
+    """What happened to each order, in the given order: ``order_id, partition, outcome``
+    (``processed``, ``dlt`` or ``waiting``), ``by`` (the consumer that handled it first),
+    ``wait_s`` (from its ``Produced`` event to its first ``Processed`` / ``SentToDLT``) and
+    ``times`` (how often it was processed: 2 = a duplicate after a crash). A pandas DataFrame."""
+    import pandas as pd
+
+    evs = events.events if hasattr(events, "events") else list(events)
+    rows = []
+    for oid in order_ids:
+        mine = [e for e in evs if e.record_id == oid]
+        produced = next((e for e in mine if e.kind == "Produced"), None)
+        done = [e for e in mine if e.kind in ("Processed", "SentToDLT")]
+        first = min(done, key=lambda e: e.ts) if done else None
+        outcome = "waiting" if first is None else "dlt" if first.kind == "SentToDLT" else "processed"
+        rows.append({"order_id": oid, "partition": produced.partition if produced else None, "outcome": outcome,
+                     "by": first.consumer if first else None,
+                     "wait_s": round(first.ts - produced.ts, 2) if first is not None and produced else None,
+                     "times": sum(e.kind == "Processed" for e in done) or int(first is not None)})
+    df = pd.DataFrame(rows, columns=["order_id", "partition", "outcome", "by", "wait_s", "times"])
+    df["partition"] = df["partition"].astype("Int64")
+    return df
+
+
+def produce_orders(settings: Settings, n: int, events: EventLog | None = None, prefix: str = "ORD-",
+                   start: int = 1, producer: Any = None, amount: float | None = None,
+                   key: str | None = None) -> list[str]:
+    """Produce ``n`` valid orders ``<prefix><start>...`` (keyed by order id, or all by ``key`` - one
+    partition; amount ``i x 100`` like Lab 1, or ``amount`` for all), wait for the acks, log a
+    ``Produced`` event for each; returns the order ids."""
+    from labkit.kafka import clients
+    from labkit.orders import Order, sample_orders
+
+    own = producer is None
+    producer = producer or clients.producer(settings)
+    orders = sample_orders(n, prefix=prefix, start=start)
+    if amount is not None:
+        orders = [Order(o.order_id, amount) for o in orders]
+    try:
+        futures = [(o, producer.send(settings.orders_topic, key=key.encode() if key else o.key, value=o.to_json()))
+                   for o in orders]
+        producer.flush(timeout=settings.api_timeout_ms / 1000)
+        for order, future in futures:
+            md = future.get(timeout=settings.api_timeout_ms / 1000)
+            if events is not None:
+                events.append(Produced(consumer="producer", topic=md.topic, partition=md.partition,
+                                       offset=md.offset, key=order.order_id, order_id=order.order_id))
+    finally:
+        if own:
+            producer.close(timeout=5)
+    return [o.order_id for o, _ in futures]
+
+
+class _Instance:
+    def __init__(self, name: str, proc: subprocess.Popen | None = None, processor: Any = None,
+                 ready_file: Path | None = None, log_file: Path | None = None) -> None:
+        self.name, self.proc, self.processor = name, proc, processor
+        self.ready_file, self.log_file = ready_file, log_file
+        self.started = time.time()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.processor is not None and self.processor.running
+
+    def ready(self) -> dict | None:
+        if self.ready_file is None or not self.ready_file.exists():
+            return None
+        try:
+            return json.loads(self.ready_file.read_text())
+        except ValueError:
+            return None
+
+
+_LIVE: weakref.WeakSet[ConsumerGroup] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for group in list(_LIVE):
+        try:
+            group.close(timeout_s=5)
+        except Exception:
+            pass
+
+
+class ConsumerGroup:
+    """N consumer instances of one group (see the module doc).
+
+    Parameters: ``settings``; ``mode`` (processor retry mode); ``assignor`` (``range``,
+    ``roundrobin``, ``sticky``, ``cooperative-sticky``; None = kafka-python's default);
+    ``events`` (the notebook's EventLog; a new one if None); ``processes`` (True: OS processes);
+    ``session_timeout_ms`` / ``heartbeat_interval_ms`` / ``max_poll_interval_ms`` (default: the
+    settings'); ``transient_rate`` / ``fail_first`` / ``latency_s`` (the failure injector of every
+    instance); ``max_poll_records`` (the most records one ``poll()`` returns; default 100);
+    ``static`` (give each instance ``group_instance_id=<name>``); ``http`` (serve /health and /stats
+    from each process; ports from 18083 up); ``name_prefix``; ``log_dir`` (where each instance's
+    ``.log`` / ``.out`` go and are kept; None: a temp dir, removed by :meth:`close`).
+    """
+
+    def __init__(self, settings: Settings, mode: str = "pause", assignor: str | None = None,
+                 events: EventLog | None = None, processes: bool = True, *,
+                 session_timeout_ms: int | None = None, heartbeat_interval_ms: int | None = None,
+                 max_poll_interval_ms: int | None = None, transient_rate: float = 0.0, fail_first: int = 0,
+                 latency_s: float = 0.0, max_poll_records: int | None = None, static: bool = False, http: bool = True,
+                 name_prefix: str = "consumer", log_dir: str | os.PathLike | None = None,
+                 extra_args: Sequence[str] = ()) -> None:
+        changes = {k: v for k, v in {"session_timeout_ms": session_timeout_ms,
+                                     "heartbeat_interval_ms": heartbeat_interval_ms,
+                                     "max_poll_interval_ms": max_poll_interval_ms}.items() if v is not None}
+        self.settings = settings.replace(**changes) if changes else settings
+        self.mode, self.assignor, self.processes = mode, assignor, processes
+        self.events = events if events is not None else EventLog()
+        self.injector_args = {"transient_rate": transient_rate, "fail_first": fail_first, "latency_s": latency_s}
+        self.max_poll_records = max_poll_records
+        self.static, self.http, self.name_prefix = static, http, name_prefix
+        self.extra_args = list(extra_args)
+        self.run_id = uuid.uuid4().hex[:12]
+        self._own_log_dir = not log_dir
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="labkit-group-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._instances: dict[str, _Instance] = {}
+        self._counter = 0
+        self._lock = threading.Lock()
+        self._reader_stop = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._reader_ready = threading.Event()
+        self._reader_error: BaseException | None = None
+        self.closed = False
+        _LIVE.add(self)
+
+    # --- membership -----------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the instances running now, in start order."""
+        return [n for n, i in self._instances.items() if i.alive()]
+
+    def pid(self, name: str) -> int | None:
+        return self._instances[name].pid
+
+    def start(self, n: int) -> list[str]:
+        """Start ``n`` more instances at once; returns their names.
+
+        On a new group prefer ``start(1)``, wait for its assignment, then :meth:`add` the others:
+        when several kafka-python 3.0.12 members join a new group together, the leader may compute
+        the first assignment before it has the topic's metadata (everyone gets nothing), trigger a
+        second rebalance itself, and - seen on Apache Kafka, about once in 50 starts - never
+        complete that join: it stays without partitions and without heartbeats, evicted for good
+        (seen on Apache Kafka in 2 of ~40 two-member starts, threads; never with one member first)."""
+        return [self.add() for _ in range(n)]
+
+    def add(self, name: str | None = None, group_instance_id: str | None = None) -> str:
+        """Start one instance (joining triggers a rebalance); returns its name."""
+        if self.closed:
+            raise RuntimeError("this ConsumerGroup is closed")
+        with self._lock:
+            if name is None:
+                self._counter += 1
+                name = f"{self.name_prefix}-{self._counter}"
+                while name in self._instances and self._instances[name].alive():
+                    self._counter += 1
+                    name = f"{self.name_prefix}-{self._counter}"
+            elif name in self._instances and self._instances[name].alive():
+                raise ValueError(f"{name} is already running")
+        if group_instance_id is None and self.static:
+            group_instance_id = name
+        if self.processes:
+            self._ensure_reader()
+            inst = self._spawn(name, group_instance_id)
+        else:
+            inst = self._thread(name, group_instance_id)
+        self._instances[name] = inst
+        return name
+
+    def _spawn(self, name: str, group_instance_id: str | None) -> _Instance:
+        ready = self.log_dir / f"{name}.ready.json"
+        ready.unlink(missing_ok=True)
+        log_file = self.log_dir / f"{name}.log"
+        cmd = [sys.executable, "-m", "labkit.group.worker", "--name", name, "--mode", self.mode,
+               "--settings-json", json.dumps(asdict(self.settings)), "--run-id", self.run_id,
+               "--ready-file", str(ready), "--parent-pid", str(os.getpid()), "--log-file", str(log_file),
+               "--transient-rate", str(self.injector_args["transient_rate"]),
+               "--fail-first", str(self.injector_args["fail_first"]),
+               "--latency-s", str(self.injector_args["latency_s"])]
+        if self.assignor:
+            cmd += ["--assignor", self.assignor]
+        if self.max_poll_records:
+            cmd += ["--max-poll-records", str(self.max_poll_records)]
+        if group_instance_id:
+            cmd += ["--group-instance-id", group_instance_id]
+        cmd += ["--http-port", "18083"] if self.http else ["--no-http"]
+        cmd += self.extra_args
+        out = open(self.log_dir / f"{name}.out", "ab")
+        try:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        finally:
+            out.close()
+        return _Instance(name, proc=proc, ready_file=ready, log_file=log_file)
+
+    def _thread(self, name: str, group_instance_id: str | None) -> _Instance:
+        from labkit.engine.injection import FailureInjector
+        from labkit.engine.processor import OrderProcessor
+        from labkit.group.worker import assignors
+
+        overrides: dict[str, Any] = {}
+        if assignors(self.assignor) is not None:
+            overrides["partition_assignment_strategy"] = assignors(self.assignor)
+        if group_instance_id:
+            overrides["group_instance_id"] = group_instance_id
+        rate = self.injector_args["transient_rate"]
+        injector = FailureInjector(transient=rate > 0, rate=rate or 1.0, fail_first=self.injector_args["fail_first"],
+                                   latency_s=self.injector_args["latency_s"])
+        extra = {"max_poll_records": self.max_poll_records} if self.max_poll_records else {}
+        processor = OrderProcessor(self.settings, mode=self.mode, injector=injector, events=self.events,
+                                   consumer_id=name, consumer_overrides=overrides, **extra)
+        processor.start()
+        return _Instance(name, processor=processor)
+
+    def stop(self, name: str, timeout_s: float = 30.0) -> float:
+        """Stop ``name`` cleanly (SIGTERM: it commits and leaves the group). Returns the seconds it
+        took to exit. Waits (bounded) until its ``ConsumerStopped`` event has arrived."""
+        inst = self._instances[name]
+        t0 = time.monotonic()
+        if inst.proc is not None:
+            if inst.proc.poll() is None:
+                inst.proc.send_signal(signal.SIGTERM)
+                try:
+                    inst.proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    inst.proc.kill()
+                    inst.proc.wait(5)
+                    self.events.append(ConsumerStopped(consumer=name, reason="killed"))
+                    raise WaitTimeout(f"{name} did not stop within {timeout_s} s after SIGTERM; killed") from None
+            took = time.monotonic() - t0
+            try:
+                self._wait_event(lambda e: e.kind == "ConsumerStopped" and e.consumer == name, 5.0)
+            except WaitTimeout:  # its last events were lost: record the stop ourselves
+                self.events.append(ConsumerStopped(consumer=name, reason="stopped"))
+            return took
+        inst.processor.stop(timeout_s)
+        return time.monotonic() - t0
+
+    def set_failures(self, **switches: Any) -> None:
+        """Change the failure injector of every running thread-mode instance (``latency_s``,
+        ``transient``, ``rate``...: :meth:`labkit.engine.injection.FailureInjector.set`). Process
+        instances keep the switches they were started with."""
+        for inst in self._instances.values():
+            if inst.processor is not None and inst.processor.injector is not None:
+                inst.processor.injector.set(**switches)
+
+    def kill(self, name: str) -> float:
+        """SIGKILL ``name``: a real crash (no commit, no LeaveGroup; the broker evicts it only after
+        ``session_timeout_ms``). Records ``ConsumerStopped(reason="killed")``; returns its ts."""
+        inst = self._instances[name]
+        if inst.proc is None:
+            raise NotImplementedError("a real crash needs processes=True (a thread cannot be SIGKILLed)")
+        inst.proc.send_signal(signal.SIGKILL)
+        ts = time.time()
+        inst.proc.wait(10)
+        self.events.append(ConsumerStopped(ts=ts, consumer=name, reason="killed"))
+        return ts
+
+    def freeze(self, name: str, seconds: float) -> None:
+        """SIGSTOP ``name`` for ``seconds`` then SIGCONT: a long GC pause / frozen VM. No heartbeats
+        meanwhile: longer than ``session_timeout_ms`` and the member is evicted (then rejoins)."""
+        inst = self._instances[name]
+        if inst.proc is None:
+            raise NotImplementedError("freeze needs processes=True")
+        os.kill(inst.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(inst.proc.pid, signal.SIGCONT)
+
+    # --- observing --------------------------------------------------------------------------------
+
+    def assignment(self) -> Assignment:
+        """``{consumer: ((topic, partition), ...)}`` of the live instances, from the events."""
+        assignment = assignment_from_events(self.events)
+        return {c: p for c, p in assignment.items() if c in self._instances}
+
+    def timeline(self) -> Timeline:
+        return Timeline(self.events)
+
+    def health(self, name: str, timeout_s: float = 2.0) -> dict:
+        """``GET /health`` of a process instance (its port comes from its ready file)."""
+        ready = wait_until(lambda: self._instances[name].ready(), timeout_s + 10, f"{name} serving HTTP")
+        if not ready.get("port"):
+            raise RuntimeError(f"{name} serves no HTTP endpoint (http=False)")
+        return self._get(f"http://127.0.0.1:{ready['port']}/health", timeout_s)
+
+    def stats(self, name: str, timeout_s: float = 2.0) -> dict:
+        ready = wait_until(lambda: self._instances[name].ready(), timeout_s + 10, f"{name} serving HTTP")
+        return self._get(f"http://127.0.0.1:{ready['port']}/stats", timeout_s)
+
+    @staticmethod
+    def _get(url: str, timeout_s: float) -> dict:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read())
+
+    def wait_for(self, predicate: Callable[[Assignment], Any], timeout_s: float = 30.0,
+                 what: str = "condition") -> Any:
+        """Wait until ``predicate(assignment)`` is truthy; returns its value."""
+        return wait_until(lambda: predicate(self.assignment()), timeout_s, what,
+                          describe=lambda: self._describe())
+
+    def wait_for_assignment(self, expected: Sequence[int] | dict[str, int] | Callable[[Assignment], bool],
+                            timeout_s: float = 30.0, partitions: int | None = None) -> Assignment:
+        """Wait until the live instances own ``expected`` partitions of the orders topic and every
+        partition has exactly one owner; returns the assignment.
+
+        ``expected``: sizes in any order (``[2, 2, 2]``), ``{name: size}``, or a predicate over the
+        assignment map. ``partitions`` defaults to ``settings.orders_partitions``.
+        """
+        total = partitions if partitions is not None else self.settings.orders_partitions
+        topic = self.settings.orders_topic
+
+        def check(assignment: Assignment) -> Assignment | None:
+            live = {c: tuple(tp for tp in p if tp[0] == topic) for c, p in assignment.items() if c in self.names}
+            owned = [tp for p in live.values() for tp in p]
+            if callable(expected):
+                ok = bool(expected(live))
+            else:
+                complete = len(owned) == total == len(set(owned))
+                if isinstance(expected, dict):
+                    ok = complete and {c: len(p) for c, p in live.items() if p or c in expected} == dict(expected)
+                else:
+                    ok = complete and sorted(len(p) for p in live.values()) == sorted(expected)
+            return live if ok else None
+
+        return self.wait_for(check, timeout_s, f"assignment {expected!r}")
+
+    def wait_processed(self, order_ids: Iterable[str], timeout_s: float = 60.0) -> dict:
+        """Wait until every order id is processed or in the DLT; returns the ledger."""
+        ids = list(order_ids)
+        return wait_until(lambda: (lambda led: led if led["settled"] else None)(self.events.ledger(ids)),
+                          timeout_s, f"{len(ids)} orders settled",
+                          describe=lambda: {k: v for k, v in self.events.ledger(ids).items()
+                                            if k not in ("lost", "in_flight_ids")} | self._describe())
+
+    def _wait_event(self, predicate: Callable[[Any], bool], timeout_s: float) -> Any:
+        return wait_until(lambda: next((e for e in self.events.events if predicate(e)), None), timeout_s,
+                          "event")
+
+    def _describe(self) -> dict:
+        return {"running": self.names, "assignment": {c: [p for _, p in ps] for c, ps in self.assignment().items()},
+                "events": len(self.events), "dead": {n: i.proc.returncode for n, i in self._instances.items()
+                                                     if i.proc is not None and i.proc.poll() is not None}}
+
+    def logs(self, name: str, tail: int = 40, grep: str | None = None) -> str:
+        """The last ``tail`` lines of an instance's console output (its rebalance log lines are
+        there); with ``grep``, only the lines containing it, case-insensitive (``docker logs
+        m04-dotnet-consumer-1 --tail 20 | grep -i rebalance``). Until :meth:`close`, which removes
+        them unless ``log_dir`` was given."""
+        path = self.log_dir / f"{name}.out"
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        if grep is not None:
+            lines = [line for line in lines if grep.lower() in line.lower()]
+        return "\n".join(lines[-tail:])
+
+    def assignment_table(self) -> Any:
+        """The live instances and their partitions of the orders topic, one row each, by name:
+        ``consumer, partitions, count`` (a pandas DataFrame)."""
+        import pandas as pd
+
+        topic = self.settings.orders_topic
+        rows = [{"consumer": c, "partitions": [p for t, p in parts if t == topic],
+                 "count": sum(t == topic for t, _ in parts)}
+                for c, parts in sorted(self.assignment().items()) if c in self.names]
+        return pd.DataFrame(rows, columns=["consumer", "partitions", "count"])
+
+    # --- the events reader --------------------------------------------------------------------------
+
+    def _ensure_reader(self) -> None:
+        if self._reader is not None:
+            return
+        from labkit.kafka import topics
+
+        topics.create(self.settings, wanted={self.settings.events_topic: 1})
+        self._reader = threading.Thread(target=self._read_events, name="labkit-group-events", daemon=True)
+        self._reader.start()
+        if not self._reader_ready.wait(30):
+            raise WaitTimeout(f"the events reader did not start: {self._reader_error!r}")
+        if self._reader_error is not None:
+            raise self._reader_error
+
+    def _read_events(self) -> None:
+        from labkit.kafka import clients
+        from labkit.kafka.offsets import log_end_offsets
+
+        try:
+            reader = clients.reader(self.settings)
+            ends = log_end_offsets(self.settings, self.settings.events_topic)
+            tps = sorted(ends)
+            reader.assign(tps)
+            for tp in tps:  # this run's events only: start at the (correct) log end
+                reader.seek(tp, ends[tp])
+        except BaseException as exc:
+            self._reader_error = exc
+            self._reader_ready.set()
+            return
+        self._reader_ready.set()
+        run = self.run_id.encode()
+        try:
+            while not self._reader_stop.is_set():
+                try:
+                    batch = reader.poll(timeout_ms=100)
+                except Exception as exc:  # broker hiccup: keep reading
+                    self._reader_error = exc
+                    time.sleep(0.2)
+                    continue
+                for records in batch.values():
+                    for r in records:
+                        if dict(r.headers or []).get("labkit-run") != run:
+                            continue
+                        try:
+                            self.events.append(event_from_dict(json.loads(r.value)))
+                        except (ValueError, TypeError):
+                            pass
+        finally:
+            reader.close()
+
+    # --- shutdown -------------------------------------------------------------------------------------
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop every instance (SIGTERM, then SIGKILL after ``timeout_s``) and the events reader."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            running = [i for i in self._instances.values() if i.alive()]
+            for inst in running:
+                if inst.proc is not None:
+                    inst.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            for inst in running:
+                if inst.proc is not None:
+                    try:
+                        inst.proc.wait(max(0.1, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        inst.proc.kill()
+                        inst.proc.wait(5)
+                else:
+                    try:
+                        inst.processor.stop(max(1.0, deadline - time.monotonic()))
+                    except Exception:
+                        pass
+            if running and self._reader is not None:  # let the last ConsumerStopped events arrive
+                try:
+                    wait_until(lambda: {i.name for i in running}
+                               <= {e.consumer for e in self.events.of("ConsumerStopped")}, 3.0, "stop events")
+                except WaitTimeout:
+                    pass
+        finally:
+            for inst in self._instances.values():  # never leave a process behind
+                if inst.proc is not None and inst.proc.poll() is None:
+                    inst.proc.kill()
+                    inst.proc.wait(5)
+            self._reader_stop.set()
+            if self._reader is not None:
+                self._reader.join(5)
+            _LIVE.discard(self)
+            if self._own_log_dir:  # a temp dir per group would pile up (hundreds per test run)
+                shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def __enter__(self) -> ConsumerGroup:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            for inst in self._instances.values():
+                if inst.proc is not None and inst.proc.poll() is None:
+                    inst.proc.kill()
+        except Exception:
+            pass

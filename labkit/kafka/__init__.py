@@ -1,0 +1,1 @@
+"""Kafka plumbing with the course defaults: clients, topics, offsets and watermarks, reading and sending records."""

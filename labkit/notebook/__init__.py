@@ -1,0 +1,1 @@
+"""Notebook surfaces: the failure-injection widget panel, inline figures, slides."""

@@ -1,0 +1,240 @@
+"""A control panel for the failing "order service" of Lab 3: switch transient errors on and off, set
+the failure rate and the fail-first count, and watch what the service and the consumer did.
+
+A thin view over a plain model (the jupyter-widgets tutorial's ``model.py`` + ``gui.py``)::
+
+    widgets (toggle, sliders) --traitlets.link--> FailureSwitches --apply--> FailureInjector
+                                                  (enabled, rate,            or OrderService.set_config
+                                                   fail_first)               (what the HTTP endpoint calls)
+
+The switches act on a live :class:`~labkit.engine.injection.FailureInjector`, on the in-process service
+of the order API (:class:`~labkit.api.server.OrderService`, or an :class:`~labkit.api.server.ApiServer`), so a
+slider moved in the notebook does exactly what ``curl …/simulate-transient-error?enabled=true&rate=0.3``
+does. Everything works without a front end: build the panel, call :meth:`FailurePanel.set` and
+:meth:`FailurePanel.stats` from code (that is how nbval runs notebook 05); displaying it with no
+front end shows a one-line summary.
+
+    >>> from labkit.engine.injection import FailureInjector
+    >>> service = FailureInjector()
+    >>> panel = FailurePanel(service, live=False)
+    >>> panel.set(enabled=True, rate=0.3)["rate"]
+    0.3
+    >>> service.snapshot()["transient"], panel.rate.value
+    (True, 0.3)
+    >>> panel.close()
+
+Introduced in notebook 05 (Lab 3, retries).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from typing import Any
+
+import ipywidgets as w
+import traitlets
+from traitlets import Bool, Float, HasTraits, Int
+
+__all__ = ["FailureSwitches", "FailurePanel"]
+
+SWITCHES = ("enabled", "rate", "fail_first")
+
+
+class FailureSwitches(HasTraits):
+    """The panel's model: the three switches of the order service, as traits (no Kafka, no widgets).
+
+    ``enabled``: the service fails with a transient error, with probability ``rate`` per call;
+    ``fail_first``: the first N calls for each order fail, whatever ``enabled`` says.
+    """
+
+    enabled = Bool(False)
+    rate = Float(1.0, min=0.0, max=1.0)
+    fail_first = Int(0, min=0)
+
+
+def _resolve(target: Any) -> tuple[Any, Any, Any]:
+    """``(injector, service, events)`` for a FailureInjector, an OrderService or an ApiServer."""
+    service = getattr(target, "service", None) if not hasattr(target, "set_config") else target
+    if service is not None and hasattr(service, "set_config"):
+        return service.injector, service, getattr(service, "events", None)
+    if hasattr(target, "snapshot") and hasattr(target, "set"):
+        return target, None, None
+    raise TypeError("expected a FailureInjector, an OrderService or an ApiServer, "
+                    f"got {type(target).__name__}")
+
+
+class FailurePanel:
+    """The failure-injection panel. ``target``: a FailureInjector, an OrderService or an ApiServer;
+    ``events``: an :class:`~labkit.events.EventLog` for the consumer figures (default: the
+    service's); ``live``: refresh the figures as events arrive (at most every ``refresh_s``).
+
+    ``panel.set(enabled=True, rate=0.3, fail_first=0)`` switches from code, ``panel.stats()``
+    returns the figures shown, ``panel.refresh()`` re-reads the service (after a ``curl``), and
+    ``panel.close()`` stops the live refresh.
+    """
+
+    def __init__(self, target: Any, events: Any = None, *, live: bool = True, refresh_s: float = 0.3,
+                 max_fail_first: int = 10) -> None:
+        self.injector, self.service, service_events = _resolve(target)
+        self.events = events if events is not None else service_events
+        self.refresh_s = refresh_s
+        self.switches = FailureSwitches()
+        self._quiet = False  # True while the model is being synced from the service: do not apply back
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+        self._last_refresh = 0.0
+        self._unsubscribe = None
+
+        self.enabled = w.ToggleButton(description="transient errors", icon="bolt",
+                                      tooltip="simulate-transient-error",
+                                      layout=w.Layout(width="180px"))
+        self.rate = w.FloatSlider(description="failure rate", min=0.0, max=1.0, step=0.05,
+                                  readout_format=".0%",
+                                  continuous_update=False, style={"description_width": "90px"})
+        self.fail_first = w.IntSlider(description="fail first", min=0, max=max_fail_first, step=1,
+                                      continuous_update=False, style={"description_width": "90px"})
+        self.refresh_button = w.Button(description="refresh", icon="refresh", layout=w.Layout(width="100px"))
+        self.figures = w.HTML()
+        for widget, name in ((self.enabled, "enabled"), (self.rate, "rate"), (self.fail_first, "fail_first")):
+            traitlets.link((widget, "value"), (self.switches, name))
+        self.enabled.observe(self._paint_toggle, names="value")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.view = w.VBox([
+            w.HTML("<b>Order service: failure injection</b> "
+                   "<span style='color:gray'>(= POST /api/v1/config/simulate-transient-error)</span>"),
+            w.HBox([self.enabled, self.refresh_button]),
+            self.rate,
+            self.fail_first,
+            self.figures,
+        ])
+        self.refresh()  # start from what the service does now
+        self.switches.observe(self._on_switch, names=list(SWITCHES))
+        if live and self.events is not None and hasattr(self.events, "subscribe"):
+            self._unsubscribe = self.events.subscribe(self._on_event)
+
+    # --- model -> service ---------------------------------------------------------------------
+
+    def _on_switch(self, change: Any) -> None:
+        if not self._quiet:
+            self.apply()
+
+    def apply(self) -> dict[str, Any]:
+        """Send the switches to the service (every switch, every time); returns :meth:`stats`."""
+        s = self.switches
+        if self.service is not None:
+            self.service.set_config(s.enabled, s.rate, s.fail_first, None)
+        else:
+            self.injector.set(transient=s.enabled, rate=s.rate, fail_first=s.fail_first)
+        self._paint_figures()
+        return self.stats()
+
+    def set(self, **switches: Any) -> dict[str, Any]:
+        """Change some switches (``enabled``, ``rate``, ``fail_first``) at once, as a student moving
+        the widgets would; the service gets them in one call. Returns :meth:`stats`."""
+        unknown = set(switches) - set(SWITCHES)
+        if unknown:
+            raise TypeError(f"unknown switch(es) {sorted(unknown)}; known: {', '.join(SWITCHES)}")
+        self._quiet = True
+        try:
+            with self.switches.hold_trait_notifications():  # validates every value before any is set
+                for name, value in switches.items():
+                    setattr(self.switches, name, value)
+        finally:
+            self._quiet = False
+        return self.apply()
+
+    # --- service -> model and figures ----------------------------------------------------------
+
+    def refresh(self) -> dict[str, Any]:
+        """Re-read the service's switches (a ``curl`` may have changed them) and the figures."""
+        snap = self.injector.snapshot()
+        self._quiet = True
+        try:
+            self.switches.enabled = bool(snap["transient"])
+            self.switches.rate = float(snap["rate"])
+            self.switches.fail_first = min(int(snap["fail_first"]), self.fail_first.max)
+        finally:
+            self._quiet = False
+        self._paint_figures()
+        return self.stats()
+
+    def stats(self) -> dict[str, Any]:
+        """What the panel shows: the switches, the service's calls and failures, and the consumer's
+        figures (processed, retries, DLT, in flight) from the event log."""
+        snap = self.injector.snapshot()
+        out: dict[str, Any] = {"enabled": snap["transient"], "rate": snap["rate"],
+                               "fail_first": snap["fail_first"], "service_calls": snap["calls"],
+                               "service_failures": snap["failures"]}
+        if self.events is not None:
+            s = self.events.stats()
+            out.update(processed=s["processed"], retries=s["retries"], dlt=s["dlt"], in_flight=s["in_flight"])
+        return out
+
+    def summary(self) -> str:
+        """One line: the switches and the figures (the panel's text form, e.g. with no front end)."""
+        s = self.stats()
+        state = f"ON at {s['rate']:.0%}" if s["enabled"] else "OFF"
+        line = (f"transient errors {state}, fail first {s['fail_first']} · "
+                f"service: {s['service_calls']} calls, {s['service_failures']} failed")
+        if "processed" in s:
+            line += f" · consumer: {s['processed']} processed, {s['retries']} retries, {s['dlt']} to DLT, " \
+                    f"{s['in_flight']} in flight"
+        return line
+
+    def _paint_toggle(self, change: Any = None) -> None:
+        on = self.enabled.value
+        self.enabled.button_style = "danger" if on else ""
+        self.enabled.description = "transient errors ON" if on else "transient errors off"
+
+    def _paint_figures(self) -> None:
+        self._last_refresh = time.monotonic()
+        s = self.stats()
+        cells = [("service calls", s["service_calls"]), ("failed", s["service_failures"])]
+        if "processed" in s:
+            cells += [("processed", s["processed"]), ("retries", s["retries"]), ("to DLT", s["dlt"]),
+                      ("in flight", s["in_flight"])]
+        head = "".join(f"<th style='padding:2px 10px'>{html.escape(k)}</th>" for k, _ in cells)
+        body = "".join(f"<td style='padding:2px 10px;text-align:center'>{v}</td>" for _, v in cells)
+        self.figures.value = f"<table><tr>{head}</tr><tr>{body}</tr></table>"
+        self._paint_toggle()
+
+    def _on_event(self, event: Any) -> None:
+        """Called on the consumer's thread for every event: repaint at most every ``refresh_s``, and
+        once more after the last event of a burst."""
+        if time.monotonic() - self._last_refresh >= self.refresh_s:
+            self._paint_figures()
+            return
+        with self._timer_lock:
+            if self._timer is None or not self._timer.is_alive():
+                self._timer = threading.Timer(self.refresh_s, self._paint_figures)
+                self._timer.daemon = True
+                self._timer.start()
+
+    # --- display and life cycle ---------------------------------------------------------------
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = self.view._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = self.summary()
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"FailurePanel({self.summary()})"
+
+    def close(self) -> None:
+        """Stop the live refresh and close the widgets (the service keeps its switches)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        _close(self.view)
+
+
+def _close(widget: Any) -> None:
+    for child in getattr(widget, "children", ()):
+        _close(child)
+    widget.close()

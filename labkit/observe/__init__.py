@@ -1,0 +1,1 @@
+"""What the course shows: the rebalance timeline, consumer lag, health and DLT monitoring, plots."""
