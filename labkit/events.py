@@ -236,7 +236,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     return cls(**{k: _tuplify(v) for k, v in data.items() if k in names})
 
 
-def partitions_of(tps: Iterable[Any]) -> Partitions:
+def partition_tuples(tps: Iterable[Any]) -> Partitions:
     """``TopicPartition``s (or pairs) -> a sorted tuple of ``(topic, partition)``."""
     return tuple(sorted((tp[0], int(tp[1])) for tp in tps))
 

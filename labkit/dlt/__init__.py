@@ -1,13 +1,16 @@
-"""The Dead Letter Topic: its record format (envelope + Spring-compatible headers), publishing, reading, replaying.
+"""The Dead Letter Topic: its record format (envelope + Spring-compatible headers), publishing, reading,
+replaying. The wire details live in :mod:`labkit.dlt.envelope`, the acknowledged write in :mod:`labkit.dlt.publish`.
 
-What a notebook needs is here (``from labkit.dlt import read_dlt``); the wire details live in
-:mod:`labkit.dlt.envelope`, the acknowledged write in :mod:`labkit.dlt.publish`.
+Its public names are importable from here (``from labkit.dlt import DltEntry``), each loaded on first use.
 """
 
-from labkit.dlt.envelope import DltEntry, DltEnvelope, decode_dlt_headers
-from labkit.dlt.publish import DltPublishError, publish_to_dlt
-from labkit.dlt.read import dlt_entry_of, read_dlt
-from labkit.dlt.replay import DltReprocessor
+from labkit.lazy import exports
 
-__all__ = ["DltEntry", "DltEnvelope", "decode_dlt_headers", "DltPublishError", "publish_to_dlt", "dlt_entry_of",
-           "read_dlt", "DltReprocessor"]
+PUBLIC = {
+    "labkit.dlt.envelope": ["DltEntry", "DltEnvelope", "decode_dlt_headers"],
+    "labkit.dlt.publish": ["DltPublishError", "publish_to_dlt"],
+    "labkit.dlt.read": ["read_dlt", "dlt_entry_of"],
+    "labkit.dlt.replay": ["DltReprocessor"],
+}
+__all__ = [name for names in PUBLIC.values() for name in names]
+__getattr__, __dir__ = exports(__name__, PUBLIC)

@@ -80,7 +80,7 @@ from labkit.events import (
     RetryScheduled,
     SentToDLT,
     SentToRetryTopic,
-    partitions_of,
+    partition_tuples,
 )
 from labkit.kafka import clients
 from labkit.orders import Order, parse_fields
@@ -88,7 +88,7 @@ from labkit.policy.backoff import RetryPolicy, retry_config
 from labkit.policy.breaker import BreakerState, CircuitBreaker
 from labkit.settings import Settings
 
-__all__ = ["MODES", "OrderStore", "DoneTracker", "HandleResult", "OrderProcessor"]
+__all__ = ["MODES", "HandleResult", "OrderProcessor"]
 
 log = logging.getLogger("labkit.engine.processor")
 
@@ -234,7 +234,7 @@ class OrderProcessor:
     @property
     def assignment(self) -> list[tuple[str, int]]:
         with self._lock:
-            return list(partitions_of(self._assignment))
+            return list(partition_tuples(self._assignment))
 
     @property
     def running(self) -> bool:
@@ -565,7 +565,7 @@ class OrderProcessor:
                 resumable = [tp for tp in consumer.assignment() if tp not in self._gate]
             if resumable:
                 resume(consumer, resumable)
-            self._emit(ConsumptionResumed(partitions=partitions_of(resumable), reason=f"breaker {state.value}"))
+            self._emit(ConsumptionResumed(partitions=partition_tuples(resumable), reason=f"breaker {state.value}"))
             log.info("circuit breaker %s: consumption resumed on %s", state.value, format_partitions(resumable))
         elif self._breaker_paused:
             assigned = consumer.assignment()
@@ -579,7 +579,7 @@ class OrderProcessor:
         consumer.pause(*assigned)
         with self._lock:
             self._breaker_paused = True
-        self._emit(ConsumptionPaused(partitions=partitions_of(assigned), reason=reason))
+        self._emit(ConsumptionPaused(partitions=partition_tuples(assigned), reason=reason))
         log.warning("%s: consumption paused on %s", reason, format_partitions(assigned))
 
     # --- one record ------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from labkit.events import (
     PartitionsAssigned,
     PartitionsLost,
     PartitionsRevoked,
-    partitions_of,
+    partition_tuples,
 )
 
 __all__ = ["RebalanceListener", "format_partitions"]
@@ -44,7 +44,7 @@ log = logging.getLogger("labkit.engine.processor")
 
 def format_partitions(tps: Any) -> str:
     """``[orders-0, orders-3]``: compact, sorted, greppable."""
-    return "[" + ", ".join(f"{t}-{p}" for t, p in partitions_of(tps)) + "]"
+    return "[" + ", ".join(f"{t}-{p}" for t, p in partition_tuples(tps)) + "]"
 
 
 def offsets_tuple(offsets: dict[Any, Any]) -> tuple[tuple[str, int, int], ...]:
@@ -82,7 +82,7 @@ class RebalanceListener(ConsumerRebalanceListener):
         revoked = set(revoked)
         if not revoked:  # kafka-python's first join "revokes" the empty assignment
             return
-        self.emit(PartitionsRevoked(consumer=self.consumer_id, partitions=partitions_of(revoked)))
+        self.emit(PartitionsRevoked(consumer=self.consumer_id, partitions=partition_tuples(revoked)))
         log.info("rebalance: revoked %s (consumer %s)", format_partitions(revoked), self.consumer_id)
         if revoked and self.consumer is not None and self.done_offsets is not None:
             offsets = self.done_offsets(revoked)
@@ -93,14 +93,14 @@ class RebalanceListener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned):
         assigned = set(assigned)
-        self.emit(PartitionsAssigned(consumer=self.consumer_id, partitions=partitions_of(assigned)))
+        self.emit(PartitionsAssigned(consumer=self.consumer_id, partitions=partition_tuples(assigned)))
         log.info("rebalance: assigned %s (consumer %s)", format_partitions(assigned), self.consumer_id)
         if self.assigned_hook is not None:
             self.assigned_hook(assigned)
 
     def on_partitions_lost(self, lost):
         lost = set(lost)
-        self.emit(PartitionsLost(consumer=self.consumer_id, partitions=partitions_of(lost)))
+        self.emit(PartitionsLost(consumer=self.consumer_id, partitions=partition_tuples(lost)))
         log.warning(
             "rebalance: lost %s (consumer %s was removed from the group; nothing committed)",
             format_partitions(lost), self.consumer_id,

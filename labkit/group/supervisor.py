@@ -268,7 +268,7 @@ class ConsumerGroup:
     def _thread(self, name: str, group_instance_id: str | None) -> _Instance:
         from labkit.engine.injection import FailureInjector
         from labkit.engine.processor import OrderProcessor
-        from labkit.group.worker import assignors
+        from labkit.kafka.clients import assignors
 
         overrides: dict[str, Any] = {}
         if assignors(self.assignor) is not None:

@@ -35,33 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from labkit.engine.processor import MODES
+from labkit.kafka.clients import ASSIGNORS, assignors
 from labkit.settings import Settings, from_args
 
-__all__ = ["DEFAULT_HTTP_PORT", "ASSIGNORS", "assignors", "ConsumerService", "add_parser", "main"]
+__all__ = ["DEFAULT_HTTP_PORT", "ConsumerService", "add_parser", "main"]
 
 DEFAULT_HTTP_PORT = 18083
-ASSIGNORS = ("range", "roundrobin", "sticky", "cooperative-sticky")
 RUN_HEADER = "labkit-run"
 
 log = logging.getLogger("labkit.consumer")
-
-
-def assignors(name: str | None) -> list[Any] | None:
-    """An assignor name -> kafka-python 3 assignor instances (None: kafka-python's default,
-    ``[range, roundrobin]``). kafka-python refuses to mix eager and cooperative assignors."""
-    if name is None or name == "default":
-        return None
-    from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-    from kafka.coordinator.assignors.range import RangePartitionAssignor
-    from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-    from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
-
-    table = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor,
-             "sticky": StickyPartitionAssignor, "cooperative-sticky": CooperativeStickyAssignor}
-    try:
-        return [table[name]()]
-    except KeyError:
-        raise ValueError(f"unknown assignor {name!r}; choose one of {', '.join(ASSIGNORS)}") from None
 
 
 def bind_http(handler: type[BaseHTTPRequestHandler], port: int, host: str = "127.0.0.1",

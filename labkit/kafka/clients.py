@@ -16,6 +16,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from labkit.settings import Settings, load
 
+# partition.assignment.strategy names, as the Java client spells them
+ASSIGNORS = ("range", "roundrobin", "sticky", "cooperative-sticky")
+
 # kafka-python logs every refused connection at WARNING/ERROR; students should see ours instead.
 logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
@@ -133,3 +136,21 @@ def _patch_join_race() -> None:
 
     ConsumerCoordinator.need_rejoin = need_rejoin
     ConsumerCoordinator._labkit_join_patched = True
+
+
+def assignors(name: str | None) -> list[Any] | None:
+    """An assignor name -> kafka-python 3 assignor instances (None: kafka-python's default,
+    ``[range, roundrobin]``). kafka-python refuses to mix eager and cooperative assignors."""
+    if name is None or name == "default":
+        return None
+    from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+    from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+    from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+
+    table = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor,
+             "sticky": StickyPartitionAssignor, "cooperative-sticky": CooperativeStickyAssignor}
+    try:
+        return [table[name]()]
+    except KeyError:
+        raise ValueError(f"unknown assignor {name!r}; choose one of {', '.join(ASSIGNORS)}") from None

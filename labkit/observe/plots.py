@@ -22,7 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["backoff_curves", "planned_vs_actual", "rebalance_gantt", "dlt_over_time", "dlt_by_reason",
+__all__ = ["backoff_curves", "planned_vs_actual", "rebalance_gantt", "dlt_over_time", "dlt_reasons",
            "lag_over_time", "throughput"]
 
 MARKER_STYLE = {  # marker kind -> (matplotlib marker, colour, legend label)
@@ -65,13 +65,13 @@ def _t0(frame: pd.DataFrame) -> float:
 def backoff_curves(strategies: Mapping[str, Any] | None = None, n: int = 8, seeds: Iterable[int] = range(200),
                    ax: Any = None) -> Figure:
     """Planned delay before retry 1..n for each strategy (default: the module's four,
-    :data:`labkit.policy.backoff.STRATEGIES`). Jittered strategies show their median as a line and the
+    :data:`labkit.policy.backoff.WAIT_STRATEGIES`). Jittered strategies show their median as a line and the
     band between the smallest and the largest delay drawn over ``seeds``. Symlog y axis: 0 s
     (immediate) and 128 s (exponential) on one chart."""
-    from labkit.policy.backoff import STRATEGIES
+    from labkit.policy.backoff import WAIT_STRATEGIES
 
     fig, ax = _axes(ax)
-    strategies = dict(strategies) if strategies is not None else {name: f() for name, f in STRATEGIES.items()}
+    strategies = dict(strategies) if strategies is not None else {name: f() for name, f in WAIT_STRATEGIES.items()}
     seeds = list(seeds)
     attempts = np.arange(1, n + 1)
     styles = [("-", "o"), ("--", "s"), ("-.", "D"), (":", "^")]
@@ -246,7 +246,7 @@ def dlt_over_time(events_frame: pd.DataFrame, ax: Any = None) -> Figure:
     return fig
 
 
-def dlt_by_reason(data: pd.Series | pd.DataFrame, ax: Any = None) -> Figure:
+def dlt_reasons(data: pd.Series | pd.DataFrame, ax: Any = None) -> Figure:
     """DLT records per reason as horizontal bars, most frequent on top. Accepts
     :func:`labkit.observe.monitor.dlt_by_reason` (a Series), a frame with a ``reason`` column (DLT frame or
     events frame: its ``SentToDLT`` rows) or a ``{reason: count}`` mapping."""

@@ -34,7 +34,7 @@ __all__ = [
     "decorrelated_jitter",
     "Stop", "StopAfterAttempt", "StopAfterDelay", "StopAny", "StopAll",
     "stop_after_attempt", "stop_after_delay",
-    "RetryPolicy", "retry_config", "STRATEGIES",
+    "RetryPolicy", "retry_config", "WAIT_STRATEGIES",
 ]  # fmt: skip
 
 _DEFAULT_RNG = random.Random()
@@ -423,7 +423,7 @@ def retry_config() -> RetryPolicy:
     )
 
 
-STRATEGIES: dict[str, Callable[[], Wait]] = {
+WAIT_STRATEGIES: dict[str, Callable[[], Wait]] = {
     "immediate": Immediate,
     "fixed": partial(Fixed, 1.0),
     "exponential": partial(Exponential, 1.0, 2.0, 300.0),

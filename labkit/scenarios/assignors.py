@@ -41,14 +41,13 @@ import pandas as pd
 
 from labkit.events import EventLog
 from labkit.group.supervisor import ConsumerGroup
-from labkit.group.worker import ASSIGNORS
+from labkit.kafka.clients import ASSIGNORS
 from labkit.observe.timeline import Timeline, rebalance_figures
 from labkit.settings import Settings
 
-__all__ = ["STRATEGIES", "PROTOCOL", "compare", "run_scenario", "short_session", "embedded_broker",
+__all__ = ["PROTOCOL", "compare", "run_scenario", "short_session", "embedded_broker",
            "static_restart"]
 
-STRATEGIES = ASSIGNORS
 PROTOCOL = {"range": "eager", "roundrobin": "eager", "sticky": "eager", "cooperative-sticky": "cooperative"}
 
 
@@ -127,7 +126,7 @@ def run_scenario(settings: Settings, strategy: str, leave: bool = False, process
     return row
 
 
-def compare(settings: Settings, strategies: tuple[str, ...] = STRATEGIES, leave: bool = False,
+def compare(settings: Settings, strategies: tuple[str, ...] = ASSIGNORS, leave: bool = False,
             processes: bool = False, logs: dict[str, EventLog] | None = None, **kwargs: Any) -> pd.DataFrame:
     """Run :func:`run_scenario` under each strategy; one row per strategy with, for the join (and
     the leave with ``leave=True``): ``join_moved`` (partitions that changed owner),

@@ -19,7 +19,7 @@ With a broker (so not a doctest)::
     for run in runs:
         run.send()
     wait_all(runs, "done")
-    compare(runs)
+    side_by_side(runs)
 
 Introduced in notebook 05 (Lab 3, retries).
 """
@@ -43,7 +43,7 @@ from labkit.policy.backoff import Fixed, RetryPolicy
 from labkit.settings import Settings
 
 __all__ = ["MODES", "MAX_POLL_INTERVAL_MS", "HEARTBEAT_INTERVAL_MS", "SLOW_ID", "ModeRun", "pitfall_policy",
-           "start", "wait_all", "compare"]
+           "start", "wait_all", "side_by_side"]
 
 MAX_POLL_INTERVAL_MS = 1500
 HEARTBEAT_INTERVAL_MS = 250  # kafka-python checks max_poll_interval_ms only when it wakes up to heartbeat
@@ -188,6 +188,6 @@ def wait_all(runs: Iterable[ModeRun], what: str, timeout_s: float = 60.0) -> Non
                describe=lambda: "; ".join(r.state() for r in runs))
 
 
-def compare(runs: Iterable[ModeRun]) -> pd.DataFrame:
+def side_by_side(runs: Iterable[ModeRun]) -> pd.DataFrame:
     """The runs side by side: one column per mode, one row per measure (see :meth:`ModeRun.report`)."""
     return pd.DataFrame([run.report() for run in runs]).set_index("mode").astype(object).T

@@ -1,4 +1,4 @@
-from labkit.policy.backoff import ExponentialJitter, RetryPolicy, stop_after_attempt, stop_after_delay
+from labkit.policy import ExponentialJitter, RetryPolicy, stop_after_attempt, stop_after_delay
 
 # 1 s, 2 s, 4 s ... doubling, never more than 5 minutes (± 20 % jitter so consumers stay out of step);
 # give up after 12 retries or 30 minutes, whichever comes first.

@@ -1,4 +1,4 @@
-from labkit.policy.breaker import CircuitBreaker
+from labkit.policy import CircuitBreaker
 
 # Open when half of the last 4 calls failed; after 1 s let one probe through; close if it succeeds.
 breaker = CircuitBreaker(failure_rate_threshold=0.5, window_size=4, minimum_calls=4,

@@ -11,7 +11,8 @@ import pytest
 from labkit.broker import quick_session
 from labkit.dlt import read_dlt
 from labkit.engine.injection import FailureInjector
-from labkit.engine.processor import OrderProcessor, OrderStore
+from labkit.engine.processor import OrderProcessor
+from labkit.engine.store import OrderStore
 from labkit.events import EventLog, Produced
 from labkit.kafka import clients
 from labkit.policy.backoff import Fixed, RetryPolicy

@@ -79,10 +79,10 @@ def test_dlt_over_time(run):
     _check(plots.dlt_over_time(run["events"].frame()), run["out"] / "dlt_over_time.png")
 
 
-def test_dlt_by_reason(run):
+def test_dlt_reasons(run):
     assert int(run["dlt"].sum()) == 5
-    _check(plots.dlt_by_reason(run["dlt"]), run["out"] / "dlt_by_reason.png")
-    _check(plots.dlt_by_reason(run["events"].frame()), run["out"] / "dlt_by_reason_events.png")
+    _check(plots.dlt_reasons(run["dlt"]), run["out"] / "dlt_by_reason.png")
+    _check(plots.dlt_reasons(run["events"].frame()), run["out"] / "dlt_by_reason_events.png")
 
 
 def test_lag_over_time(run):

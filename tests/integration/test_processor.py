@@ -21,7 +21,7 @@ from conftest import (
 
 from labkit.dlt import read_dlt
 from labkit.engine.injection import FailureInjector
-from labkit.engine.processor import OrderStore
+from labkit.engine.store import OrderStore
 from labkit.orders import Order, sample_orders
 from labkit.policy.backoff import Fixed, RetryPolicy
 

@@ -7,7 +7,7 @@ from conftest import assert_ledger, produce, produce_orders, settled, wait_until
 
 from labkit.dlt import read_dlt
 from labkit.dlt.replay import DltReprocessor
-from labkit.engine.processor import OrderStore
+from labkit.engine.store import OrderStore
 from labkit.orders import Order, sample_orders
 
 pytestmark = pytest.mark.broker

@@ -8,8 +8,8 @@ from conftest import assert_ledger, produce_orders, settled, wait_until
 
 from labkit.dlt import read_dlt
 from labkit.engine.injection import FailureInjector
-from labkit.engine.processor import OrderStore
 from labkit.engine.retry_topic import RetryHeaders
+from labkit.engine.store import OrderStore
 from labkit.orders import Order, sample_orders
 from labkit.policy.backoff import Exponential, RetryPolicy
 

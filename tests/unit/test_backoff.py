@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from labkit.errors import DownstreamTimeout, PermanentError, TransientError, ValidationError
 from labkit.policy.backoff import (
-    STRATEGIES,
+    WAIT_STRATEGIES,
     RetryPolicy,
     Wait,
     decorrelated_jitter,
@@ -264,8 +264,8 @@ def test_default_policy_and_single_exception_type():
 
 
 def test_module_strategies():
-    assert set(STRATEGIES) == {"immediate", "fixed", "exponential", "exponential+jitter"}
-    assert STRATEGIES["immediate"]().schedule(3) == [0, 0, 0]
-    assert STRATEGIES["fixed"]().schedule(3) == [1.0, 1.0, 1.0]
-    assert STRATEGIES["exponential"]().schedule(3) == [1, 2, 4]
-    assert STRATEGIES["exponential+jitter"]() == exponential_jitter(1.0, 2.0, 300.0, 0.2)
+    assert set(WAIT_STRATEGIES) == {"immediate", "fixed", "exponential", "exponential+jitter"}
+    assert WAIT_STRATEGIES["immediate"]().schedule(3) == [0, 0, 0]
+    assert WAIT_STRATEGIES["fixed"]().schedule(3) == [1.0, 1.0, 1.0]
+    assert WAIT_STRATEGIES["exponential"]().schedule(3) == [1, 2, 4]
+    assert WAIT_STRATEGIES["exponential+jitter"]() == exponential_jitter(1.0, 2.0, 300.0, 0.2)
