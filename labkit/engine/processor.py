@@ -49,7 +49,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from kafka.errors import KafkaError, MessageSizeTooLargeError
@@ -59,8 +58,10 @@ from labkit.dlt.envelope import SourceCoords
 from labkit.dlt.publish import DltPublishError, publish_truncated_to_dlt, send_to_dlt
 from labkit.engine.done import DoneTracker
 from labkit.engine.injection import FailureInjector
+from labkit.engine.modes import AGAIN, HANDED_OVER, MODES, Failure, RetryState, mode_for
+from labkit.engine.outbox import Outbox
 from labkit.engine.rebalance import RebalanceListener, format_partitions, offsets_tuple
-from labkit.engine.retry_topic import DueGate, RetryHeaders, resume, send_to_retry
+from labkit.engine.retry_topic import DueGate, RetryHeaders, resume
 from labkit.engine.store import OrderStore
 from labkit.errors import MaxRetriesExceeded, classify, describe, error_label
 from labkit.events import (
@@ -79,7 +80,6 @@ from labkit.events import (
     Retried,
     RetryScheduled,
     SentToDLT,
-    SentToRetryTopic,
     partition_tuples,
 )
 from labkit.kafka import clients
@@ -92,7 +92,6 @@ __all__ = ["MODES", "HandleResult", "OrderProcessor"]
 
 log = logging.getLogger("labkit.engine.processor")
 
-MODES = ("sleep", "pause", "topic")
 FAST_FACTOR = 0.05
 
 
@@ -102,16 +101,6 @@ class HandleResult(NamedTuple):
 
     order_id: str | None
     duplicate: bool = False
-
-
-@dataclass
-class _RetryState:
-    attempts: int  # retries scheduled so far for this record
-    first_failure_wall: float
-    failed_at: float  # clock() when the current backoff started
-    planned_s: float
-    previous_s: float | None
-    error: str
 
 
 def _key_text(key: bytes | None) -> str | None:
@@ -159,8 +148,6 @@ class OrderProcessor:
         ack_timeout_s: float = 10.0,
         before_commit: Callable[[], Any] | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.settings = settings
         if policy is None:
             policy = retry_config()
@@ -168,6 +155,7 @@ class OrderProcessor:
                 policy = policy.scaled(FAST_FACTOR)
         self.policy = policy
         self.mode = mode
+        self._mode = mode_for(mode, self)
         self.injector = injector
         self.events = events if events is not None else EventLog()
         self.store = store if store is not None else OrderStore()
@@ -188,12 +176,11 @@ class OrderProcessor:
         self.consumer: Any = None
         self.error: BaseException | None = None
         self._watch: BrokerWatch | None = None
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self._tracker = DoneTracker()
-        self._gate = DueGate()
-        self._retry: dict[tuple[Any, int], _RetryState] = {}
-        # DLT / retry-topic writes sent during this step, each with what to do once acknowledged
-        self._unacked: list[Callable[[], None]] = []
+        self.gate = DueGate()
+        self.retry_states: dict[tuple[Any, int], RetryState] = {}  # the pause mode's held records
+        self.outbox = Outbox()  # DLT / retry-topic writes of this step, done once acknowledged
         self._assignment: set[Any] = set()
         self._breaker_paused = False
         self._thread: threading.Thread | None = None
@@ -203,7 +190,7 @@ class OrderProcessor:
             previous = breaker.on_state_change
 
             def on_change(old: BreakerState, new: BreakerState) -> None:
-                self._emit(BreakerStateChanged(old=old.value, new=new.value))
+                self.emit(BreakerStateChanged(old=old.value, new=new.value))
                 log.warning("circuit breaker %s -> %s", old.value, new.value)
                 if previous is not None:
                     previous(old, new)
@@ -221,10 +208,10 @@ class OrderProcessor:
     @property
     def stats(self) -> dict[str, Any]:
         stats = self.events.stats()
-        with self._lock:
+        with self.lock:
             stats.update(
                 store=len(self.store),
-                waiting_retry=len(self._gate),
+                waiting_retry=len(self.gate),
                 breaker_paused=self._breaker_paused,
                 breaker=None if self.breaker is None else self.breaker.state.value,
                 mode=self.mode,
@@ -233,7 +220,7 @@ class OrderProcessor:
 
     @property
     def assignment(self) -> list[tuple[str, int]]:
-        with self._lock:
+        with self.lock:
             return list(partition_tuples(self._assignment))
 
     @property
@@ -306,7 +293,7 @@ class OrderProcessor:
         except BaseException:  # already logged and stored in self.error
             pass
 
-    def _emit(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
         if not event.consumer:
             # stamp our id on the fresh, not yet shared event (what the frozen __init__ does
             # itself): rebuilding it field by field cost a third of the per-record overhead
@@ -321,7 +308,7 @@ class OrderProcessor:
 
     def _open(self) -> None:
         listener = RebalanceListener(
-            emit=self._emit,
+            emit=self.emit,
             consumer_id=self.consumer_id,
             done_offsets=self._done_offsets,
             forget=self._forget,
@@ -334,7 +321,7 @@ class OrderProcessor:
         # raises BrokerDataLost from the loop if the (embedded) broker restarts empty under us
         self._watch = BrokerWatch(self.settings.host_port, self.topics, expected=self.settings.topics).start()
         self._running.set()
-        self._emit(ConsumerStarted(group_id=self.group_id, topics=tuple(self.topics), mode=self.mode))
+        self.emit(ConsumerStarted(group_id=self.group_id, topics=tuple(self.topics), mode=self.mode))
         log.info("processor %s started: mode=%s topics=%s group=%s", self.consumer_id, self.mode, self.topics,
                  self.group_id)
 
@@ -354,29 +341,29 @@ class OrderProcessor:
                     forget_group(self.settings, self.group_id)
         finally:
             self.consumer = None
-            with self._lock:
+            with self.lock:
                 self._assignment = set()
-                self._gate.clear()
-                self._retry.clear()
-            self._unacked.clear()  # left by an error mid-step: never done here, delivered again
+                self.gate.clear()
+                self.retry_states.clear()
+            self.outbox.drop()  # left by an error mid-step: never done here, delivered again
             if self._own_producer and self._producer is not None:
                 try:
                     self._producer.close(timeout=5)
                 finally:
                     self._producer = None
             self._running.clear()
-            self._emit(ConsumerStopped(reason=reason))
+            self.emit(ConsumerStopped(reason=reason))
             log.info("processor %s stopped (%s)", self.consumer_id, reason)
 
     # --- rebalance hooks (called on kafka-python's IO thread while poll()/close() blocks) --------
 
     def _done_offsets(self, tps: set[Any]) -> dict[Any, Any]:
-        with self._lock:
+        with self.lock:
             return self._tracker.pending(tps)
 
     def _forget(self, tps: set[Any], lost: bool) -> None:
-        with self._lock:
-            back = self._gate.drop(tps)
+        with self.lock:
+            back = self.gate.drop(tps)
         consumer = self.consumer
         for tp, offset in back.items():
             # kafka-python keeps the position of a partition it assigns again: put it back on the
@@ -385,10 +372,10 @@ class OrderProcessor:
                 consumer.seek(tp, offset)
             except Exception:  # noqa: BLE001 - no longer assigned: its position is gone anyway
                 pass
-        with self._lock:
+        with self.lock:
             self._tracker.drop(tps)
-            for key in [k for k in self._retry if k[0] in tps]:
-                del self._retry[key]
+            for key in [k for k in self.retry_states if k[0] in tps]:
+                del self.retry_states[key]
             self._assignment -= set(tps)
 
     def _assigned(self, tps: set[Any]) -> None:
@@ -399,12 +386,12 @@ class OrderProcessor:
         the failed record is simply delivered again, from retry 0. Fresh partitions start from the committed
         offset. Non-blocking calls only: this runs on the IO thread."""
         consumer = self.consumer
-        with self._lock:
+        with self.lock:
             self._assignment = set(consumer.assignment()) if consumer is not None else set()
             self._assignment |= set(tps)
             if consumer is None or self._breaker_paused:
                 return
-            stale = [tp for tp in tps if tp in consumer.paused() and tp not in self._gate]
+            stale = [tp for tp in tps if tp in consumer.paused() and tp not in self.gate]
         if stale:
             resume(consumer, stale)
             log.info("rebalance: resumed %s (their backoff was dropped on revoke; the failed record "
@@ -417,18 +404,18 @@ class OrderProcessor:
         if self._watch is not None:
             self._watch.check(getattr(consumer, "_cluster", None))  # cached metadata: no network call
         if not self._breaker_paused:  # an open breaker keeps held partitions held
-            with self._lock:
-                due = self._gate.take_due(self.clock())
+            with self.lock:
+                due = self.gate.take_due(self.clock())
             for tp, kept in due.items():
                 self._handle_records(tp, kept)
-                self._await_acks()  # before resume() and poll(): no rebalance while writes are unacked
-                with self._lock:
-                    resumable = tp not in self._gate and not self._breaker_paused and tp in consumer.assignment()
+                self.outbox.flush()  # before resume() and poll(): no rebalance while writes are unacked
+                with self.lock:
+                    resumable = tp not in self.gate and not self._breaker_paused and tp in consumer.assignment()
                 if resumable:
                     resume(consumer, [tp])
         self._check_breaker()
         timeout_ms = self.poll_timeout_ms
-        next_due = self._gate.next_due()
+        next_due = self.gate.next_due()
         if next_due is not None:
             timeout_ms = max(0, min(timeout_ms, int((next_due - self.clock()) * 1000) + 1))
         try:
@@ -440,17 +427,8 @@ class OrderProcessor:
             return  # nothing polled, nothing to commit; the next step polls again
         for tp, records in batch.items():
             self._handle_records(tp, records)
-        self._await_acks()
+        self.outbox.flush()
         self._commit_done()
-
-    def _await_acks(self) -> None:
-        """Wait for the acks of the DLT and retry-topic writes sent since the last call, then mark
-        their records done: one wait per poll instead of one round trip per failed record. Called
-        before any commit or poll, so only acknowledged records are committed and no rebalance
-        happens in between. A write that fails raises: its record stays uncommitted (loudly)."""
-        unacked, self._unacked = self._unacked, []
-        for acknowledged in unacked:
-            acknowledged()
 
     def _handle_records(self, tp: Any, records: list[Any]) -> None:
         """One partition's records, in order, until one must wait: a record held for its backoff
@@ -463,7 +441,7 @@ class OrderProcessor:
         consumer = self.consumer
         if tp not in consumer.assignment():
             return
-        retrying, breaker, wall = self._retry, self.breaker, self.wall
+        retrying, breaker, wall = self.retry_states, self.breaker, self.wall
         handler = self.handler
         consumer_id, topic, partition = self.consumer_id, tp.topic, tp.partition
         from_retry_topic = topic == self.settings.retry_topic  # one partition's records: one topic
@@ -511,8 +489,8 @@ class OrderProcessor:
                         continue
                 received_at = wall()  # the record left the hot path: the next one starts now
                 if not ok:
-                    with self._lock:
-                        self._gate.keep(tp, records[i + 1:])  # no-op unless the record was held
+                    with self.lock:
+                        self.gate.keep(tp, records[i + 1:])  # no-op unless the record was held
                     return
         finally:
             self._record_processed(tp, processed)
@@ -522,14 +500,14 @@ class OrderProcessor:
         Processed events in one step (:meth:`EventLog.record_processed`); empties ``processed``."""
         if not processed:
             return
-        with self._lock:
+        with self.lock:
             self._tracker.done_all(tp, [row[3] for row in processed])
         self.events.record_processed(processed)
         processed.clear()
 
     def _commit_done(self) -> None:
         consumer = self.consumer
-        with self._lock:
+        with self.lock:
             offsets = self._tracker.pending(consumer.assignment())
         if not offsets:
             return
@@ -544,15 +522,15 @@ class OrderProcessor:
         try:
             consumer.commit(offsets)
         except KafkaError as exc:
-            self._emit(CommitFailed(error=f"{type(exc).__name__}: {exc}", offsets=offsets_tuple(offsets)))
+            self.emit(CommitFailed(error=f"{type(exc).__name__}: {exc}", offsets=offsets_tuple(offsets)))
             log.warning(
                 "commit of %s FAILED (%s): those records will be delivered again (duplicates are counted)",
                 offsets_tuple(offsets), type(exc).__name__,
             )
             return
-        with self._lock:
+        with self.lock:
             self._tracker.mark_committed(offsets)
-        self._emit(Committed(offsets=offsets_tuple(offsets)))
+        self.emit(Committed(offsets=offsets_tuple(offsets)))
 
     def _check_breaker(self) -> None:
         breaker, consumer = self.breaker, self.consumer
@@ -560,12 +538,12 @@ class OrderProcessor:
             return
         state = breaker.state
         if self._breaker_paused and state is not BreakerState.OPEN:
-            with self._lock:
+            with self.lock:
                 self._breaker_paused = False
-                resumable = [tp for tp in consumer.assignment() if tp not in self._gate]
+                resumable = [tp for tp in consumer.assignment() if tp not in self.gate]
             if resumable:
                 resume(consumer, resumable)
-            self._emit(ConsumptionResumed(partitions=partition_tuples(resumable), reason=f"breaker {state.value}"))
+            self.emit(ConsumptionResumed(partitions=partition_tuples(resumable), reason=f"breaker {state.value}"))
             log.info("circuit breaker %s: consumption resumed on %s", state.value, format_partitions(resumable))
         elif self._breaker_paused:
             assigned = consumer.assignment()
@@ -577,9 +555,9 @@ class OrderProcessor:
         consumer.seek(tp, offset)
         assigned = consumer.assignment()
         consumer.pause(*assigned)
-        with self._lock:
+        with self.lock:
             self._breaker_paused = True
-        self._emit(ConsumptionPaused(partitions=partition_tuples(assigned), reason=reason))
+        self.emit(ConsumptionPaused(partitions=partition_tuples(assigned), reason=reason))
         log.warning("%s: consumption paused on %s", reason, format_partitions(assigned))
 
     # --- one record ------------------------------------------------------------------------------
@@ -626,8 +604,8 @@ class OrderProcessor:
             if headers is not None:
                 now_ms = self.wall() * 1000
                 if now_ms < headers.due_ms:  # never before its due time: hold the partition
-                    with self._lock:
-                        self._gate.hold(self.consumer, tp, record, self.clock() + (headers.due_ms - now_ms) / 1000)
+                    with self.lock:
+                        self.gate.hold(self.consumer, tp, record, self.clock() + (headers.due_ms - now_ms) / 1000)
                     return False
                 attempt = headers.attempt
                 original = headers.source(record)
@@ -647,18 +625,18 @@ class OrderProcessor:
         key = _key_text(record.key)
         coords = {"topic": record.topic, "partition": record.partition, "offset": record.offset, "key": key}
         breaker = self.breaker
-        with self._lock:
+        with self.lock:
             self._tracker.received(tp, record.offset)
-            state = self._retry.get((tp, record.offset))
+            state = self.retry_states.get((tp, record.offset))
         if state is not None:
             attempt = state.attempts
-        self._emit(Received(attempt=attempt, **coords) if received_at is None
+        self.emit(Received(attempt=attempt, **coords) if received_at is None
                    else Received(ts=received_at, attempt=attempt, **coords))
         if state is not None:
-            self._emit(Retried(attempt=attempt, planned_delay_s=state.planned_s,
+            self.emit(Retried(attempt=attempt, planned_delay_s=state.planned_s,
                                actual_delay_s=self.clock() - state.failed_at, **coords))
         elif headers is not None:
-            self._emit(Retried(attempt=attempt, planned_delay_s=headers.planned_delay_ms / 1000,
+            self.emit(Retried(attempt=attempt, planned_delay_s=headers.planned_delay_ms / 1000,
                                actual_delay_s=self.wall() - headers.scheduled_ms / 1000, **coords))
 
         first_failure = state.first_failure_wall if state else (headers.first_failure_ms / 1000 if headers else None)
@@ -673,10 +651,10 @@ class OrderProcessor:
             if exc is None:
                 if breaker is not None and not result.duplicate:
                     breaker.record_success()
-                self._emit(Processed(attempt=attempt, duplicate=result.duplicate, order_id=result.order_id, **coords))
+                self.emit(Processed(attempt=attempt, duplicate=result.duplicate, order_id=result.order_id, **coords))
                 if result.duplicate:
                     _log_duplicate(result.order_id, record.offset, record.topic, record.partition)
-                self._done(tp, record.offset)
+                self.done(tp, record.offset)
                 return True
             transient = classify(exc) == "transient"
             if breaker is not None and transient:
@@ -702,53 +680,22 @@ class OrderProcessor:
                 next_attempt, self.policy.max_attempts, record.offset, record.topic, record.partition,
                 key, attempt + 1, describe(exc), delay, self.mode,
             )
-            self._emit(RetryScheduled(attempt=next_attempt, max_attempts=self.policy.max_attempts,
+            self.emit(RetryScheduled(attempt=next_attempt, max_attempts=self.policy.max_attempts,
                                       planned_delay_s=delay, mode=self.mode, error=describe(exc), **coords))
-            if self.mode == "sleep":
-                t0 = self.clock()
-                self.sleep(delay)  # the pitfall: no poll() while sleeping
+            outcome = self._mode.retry(Failure(tp, record, exc, next_attempt, delay, first_failure, original, coords))
+            if outcome is AGAIN:
                 attempt, previous = next_attempt, delay
-                self._emit(Retried(attempt=attempt, planned_delay_s=delay, actual_delay_s=self.clock() - t0, **coords))
                 continue
-            if self.mode == "topic":  # hand it to the retry topic, then it is done here
-                try:
-                    hdrs, future = send_to_retry(
-                        self.producer, self.settings.retry_topic, record, exc,
-                        attempt=next_attempt, delay_s=delay, first_failure_ms=int(first_failure * 1000),
-                        original=original, now_ms=int(self.wall() * 1000),
-                    )
-                except MessageSizeTooLargeError:
-                    # its value plus the retry headers exceed the request size: failing here would
-                    # stop the partition for good, so wait in place like the pause mode
-                    log.warning("offset %d of %s-%d (key %s) is too large for the retry topic %s: "
-                                "retried in place instead (pause mode)", record.offset, record.topic,
-                                record.partition, key, self.settings.retry_topic)
-                else:
-                    def acknowledged(future=future, hdrs=hdrs, attempt=next_attempt, offset=record.offset) -> None:
-                        md = future.get(timeout=self.ack_timeout_s)  # a failure stops the loop: uncommitted
-                        self._emit(SentToRetryTopic(attempt=attempt, due_ms=hdrs.due_ms, retry_topic=md.topic,
-                                                    retry_partition=md.partition, retry_offset=md.offset, **coords))
-                        self._done(tp, offset)
+            return outcome is HANDED_OVER
 
-                    self._unacked.append(acknowledged)  # done once acknowledged (_await_acks)
-                    return True
-            now = self.clock()  # pause mode: keep it aside (and what is behind it) until due
-            with self._lock:
-                self._retry[(tp, record.offset)] = _RetryState(
-                    attempts=next_attempt, first_failure_wall=first_failure, failed_at=now,
-                    planned_s=delay, previous_s=delay, error=describe(exc),
-                )
-                self._gate.hold(self.consumer, tp, record, now + delay)
-            return False
-
-    def _done(self, tp: Any, offset: int) -> None:
-        with self._lock:
+    def done(self, tp: Any, offset: int) -> None:
+        with self.lock:
             self._tracker.done(tp, offset)
-            self._retry.pop((tp, offset), None)
+            self.retry_states.pop((tp, offset), None)
 
     def _to_dlt(self, tp: Any, record: Any, error: BaseException, retry_count: int,
                 original: SourceCoords | None, coords: dict[str, Any]) -> None:
-        """Send the record's DLT copy; it is done once acknowledged (:meth:`_await_acks`)."""
+        """Send the record's DLT copy; it is done once acknowledged (:meth:`Outbox.flush`)."""
         source = original or record
         now = self.wall()
         pending = send_to_dlt(self.producer, self.settings.dlt_topic, source, error, group_id=self.group_id,
@@ -765,7 +712,7 @@ class OrderProcessor:
                     retry_count=retry_count, timeout_s=self.ack_timeout_s, now=now,
                 ))
 
-        self._unacked.append(acknowledged)
+        self.outbox.add(acknowledged)
 
     def _sent_to_dlt(self, tp: Any, record: Any, error: BaseException, retry_count: int,
                      coords: dict[str, Any], dlt: Any, md: Any) -> None:
@@ -774,7 +721,7 @@ class OrderProcessor:
             order_id = parse_fields(record.value)[0]
         except Exception:
             pass
-        self._emit(SentToDLT(reason=error_label(error), error_message=dlt.envelope.error_message,
+        self.emit(SentToDLT(reason=error_label(error), error_message=dlt.envelope.error_message,
                              retry_count=retry_count, dlt_topic=md.topic, dlt_partition=md.partition,
                              dlt_offset=md.offset, order_id=order_id, **coords))
         log.warning(
@@ -782,4 +729,4 @@ class OrderProcessor:
             record.offset, record.topic, record.partition, coords["key"], md.topic, md.partition, md.offset,
             retry_count, dlt.envelope.error_message,
         )
-        self._done(tp, record.offset)
+        self.done(tp, record.offset)
