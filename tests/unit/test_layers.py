@@ -2,6 +2,7 @@
 private name (``_x``) of another module. ARCHITECTURE.md draws the same picture."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,13 @@ def test_imports_point_down_and_stay_public(path):
 def test_every_subpackage_has_a_layer():
     packages = {f"labkit.{p.name}" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert packages - set(RANK) == set()
+
+
+def test_architecture_md_names_every_module_and_only_files_that_exist():
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
+    modules = {str(p.relative_to(PACKAGE.parent)) for p in FILES if p.name != "__main__.py"}
+    named = set(re.findall(r"`(labkit/[\w/]+\.py)`", text))
+    assert modules - named == set(), "ARCHITECTURE.md does not name these modules"
+    assert named - modules == set(), "ARCHITECTURE.md names modules that do not exist"
+    tests = set(re.findall(r"`(tests/[\w/]+\.py)`", text))
+    assert {t for t in tests if not (PACKAGE.parent / t).exists()} == set()
