@@ -36,7 +36,9 @@ from labkit.engine.injection import FailureInjector
 from labkit.engine.processor import OrderProcessor
 from labkit.kafka import clients, topics
 from labkit.orders import Order, decode_json, parse_fields
-from labkit.policy.backoff import RetryPolicy, exponential, stop_after_attempt
+from labkit.policy.retry import RetryPolicy
+from labkit.policy.stop import stop_after_attempt
+from labkit.policy.wait import exponential
 from labkit.settings import load
 
 

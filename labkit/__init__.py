@@ -1,6 +1,6 @@
 """labkit: the engine of the Kafka error-handling course (DLT, retries, rebalancing, monitoring).
 
-Import what you need from its modules, e.g. ``from labkit.policy.backoff import exponential``.
+Import what you need from its modules, e.g. ``from labkit.policy import RetryPolicy``.
 """
 
 __version__ = "0.1.0"

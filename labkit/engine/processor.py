@@ -15,7 +15,7 @@ Offsets are committed from a per-partition contiguous **done watermark**: the lo
 received but not done yet (or the last done + 1). Never the consumer's position, which may be
 past a record still waiting for its retry.
 
-Transient failures are retried by the :class:`~labkit.policy.backoff.RetryPolicy` in one of three modes:
+Transient failures are retried by the :class:`~labkit.policy.retry.RetryPolicy` in one of three modes:
 
 ``sleep``
     the module's naive ``sleepWithBackoff``: ``time.sleep(delay)`` in the loop. Kept to *show the
@@ -84,8 +84,8 @@ from labkit.events import (
 )
 from labkit.kafka import clients
 from labkit.orders import Order, parse_fields
-from labkit.policy.backoff import RetryPolicy, retry_config
 from labkit.policy.breaker import BreakerState, CircuitBreaker
+from labkit.policy.retry import RetryPolicy, retry_config
 from labkit.settings import Settings
 
 __all__ = ["MODES", "HandleResult", "OrderProcessor"]

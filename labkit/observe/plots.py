@@ -65,10 +65,10 @@ def _t0(frame: pd.DataFrame) -> float:
 def backoff_curves(strategies: Mapping[str, Any] | None = None, n: int = 8, seeds: Iterable[int] = range(200),
                    ax: Any = None) -> Figure:
     """Planned delay before retry 1..n for each strategy (default: the module's four,
-    :data:`labkit.policy.backoff.WAIT_STRATEGIES`). Jittered strategies show their median as a line and the
+    :data:`labkit.policy.wait.WAIT_STRATEGIES`). Jittered strategies show their median as a line and the
     band between the smallest and the largest delay drawn over ``seeds``. Symlog y axis: 0 s
     (immediate) and 128 s (exponential) on one chart."""
-    from labkit.policy.backoff import WAIT_STRATEGIES
+    from labkit.policy.wait import WAIT_STRATEGIES
 
     fig, ax = _axes(ax)
     strategies = dict(strategies) if strategies is not None else {name: f() for name, f in WAIT_STRATEGIES.items()}

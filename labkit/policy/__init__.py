@@ -1,5 +1,6 @@
-"""Retry policies and the circuit breaker: pure decisions (when to wait, how long, when to stop), no Kafka,
-no clock of their own.
+"""Pure retry decisions, no Kafka, no clock of their own: how long to wait (:mod:`~labkit.policy.wait`),
+until when (:mod:`~labkit.policy.stop`), which errors (:mod:`~labkit.policy.retry`), and the circuit
+breaker (:mod:`~labkit.policy.breaker`).
 
 Its public names are importable from here (``from labkit.policy import RetryPolicy``), each loaded on first use.
 """
@@ -7,9 +8,10 @@ Its public names are importable from here (``from labkit.policy import RetryPoli
 from labkit.lazy import exports
 
 PUBLIC = {
-    "labkit.policy.backoff": ["RetryPolicy", "retry_config", "Fixed", "Exponential", "ExponentialJitter",
-                              "FullJitter", "EqualJitter", "DecorrelatedJitter", "stop_after_attempt",
-                              "stop_after_delay", "WAIT_STRATEGIES"],
+    "labkit.policy.retry": ["RetryPolicy", "retry_config"],
+    "labkit.policy.wait": ["Fixed", "Exponential", "ExponentialJitter", "FullJitter", "EqualJitter",
+                           "DecorrelatedJitter", "WAIT_STRATEGIES"],
+    "labkit.policy.stop": ["stop_after_attempt", "stop_after_delay"],
     "labkit.policy.breaker": ["CircuitBreaker", "BreakerState"],
 }
 __all__ = [name for names in PUBLIC.values() for name in names]

@@ -39,7 +39,8 @@ from labkit.events import EventLog, Produced
 from labkit.kafka import topics
 from labkit.kafka.send import send
 from labkit.orders import Order, sample_orders
-from labkit.policy.backoff import Fixed, RetryPolicy
+from labkit.policy.retry import RetryPolicy
+from labkit.policy.wait import Fixed
 from labkit.settings import Settings
 
 __all__ = ["MODES", "MAX_POLL_INTERVAL_MS", "HEARTBEAT_INTERVAL_MS", "SLOW_ID", "ModeRun", "pitfall_policy",

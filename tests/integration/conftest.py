@@ -15,7 +15,8 @@ from labkit.engine.processor import OrderProcessor
 from labkit.engine.store import OrderStore
 from labkit.events import EventLog, Produced
 from labkit.kafka import clients
-from labkit.policy.backoff import Fixed, RetryPolicy
+from labkit.policy.retry import RetryPolicy
+from labkit.policy.wait import Fixed
 from tests.conftest import ENGINE
 
 

@@ -23,7 +23,8 @@ from labkit.dlt import read_dlt
 from labkit.engine.injection import FailureInjector
 from labkit.engine.store import OrderStore
 from labkit.orders import Order, sample_orders
-from labkit.policy.backoff import Fixed, RetryPolicy
+from labkit.policy.retry import RetryPolicy
+from labkit.policy.wait import Fixed
 
 pytestmark = pytest.mark.broker
 

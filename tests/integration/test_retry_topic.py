@@ -11,7 +11,8 @@ from labkit.engine.injection import FailureInjector
 from labkit.engine.retry_topic import RetryHeaders
 from labkit.engine.store import OrderStore
 from labkit.orders import Order, sample_orders
-from labkit.policy.backoff import Exponential, RetryPolicy
+from labkit.policy.retry import RetryPolicy
+from labkit.policy.wait import Exponential
 
 pytestmark = pytest.mark.broker
 

@@ -8,9 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labkit.errors import DownstreamTimeout, PermanentError, TransientError, ValidationError
-from labkit.policy.backoff import (
+from labkit.policy.retry import RetryPolicy, retry_config
+from labkit.policy.stop import stop_after_attempt, stop_after_delay
+from labkit.policy.wait import (
     WAIT_STRATEGIES,
-    RetryPolicy,
     Wait,
     decorrelated_jitter,
     equal_jitter,
@@ -19,9 +20,6 @@ from labkit.policy.backoff import (
     fixed,
     full_jitter,
     immediate,
-    retry_config,
-    stop_after_attempt,
-    stop_after_delay,
 )
 
 attempts = st.integers(min_value=1, max_value=2000)
