@@ -1,247 +1,35 @@
-"""What happened, step by step: frozen event records, and the log that turns them into tables and stats.
-
-Every step of the engine (a record received, processed, scheduled for a retry, retried, sent to the
-DLT, an offset committed, partitions assigned / revoked / lost, the breaker changing state) emits one
-frozen event. Events are plain data: :meth:`Event.to_dict` gives a JSON-serialisable dict with a
-``kind`` key and :func:`event_from_dict` rebuilds the event, so other processes can ship them
-through a Kafka topic or a pipe.
-
-:class:`EventLog` collects them (thread-safe), notifies subscribers, and derives everything the
-notebooks plot: :meth:`EventLog.frame` (a pandas DataFrame, one row per event),
-:meth:`EventLog.stats` and the no-loss :meth:`EventLog.ledger`
-(produced = processed + DLT + in flight). The consumer's hot path records the Received and
-Processed events of a whole batch in one step (:meth:`EventLog.record_processed`): kept compact,
-built into frozen events when first read, so reading is unchanged.
-
-The *record id* of an event is its ``order_id`` when known, else its record ``key``: the course
-produces orders keyed by ``orderId``, so both name the same order (and a poison record, which has
-no parsable order id, is still followed by its key).
+"""The event log: collects the engine's events (thread-safe), notifies subscribers, and derives what
+the notebooks plot: :meth:`EventLog.frame` (a pandas DataFrame, one row per event), :meth:`EventLog.stats`
+and the no-loss :meth:`EventLog.ledger` (produced = processed + DLT + in flight). The consumer's hot
+path records the Received and Processed events of a whole batch in one step
+(:meth:`EventLog.record_processed`): kept compact, built into frozen events when first read, so
+reading is unchanged.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = [
-    "Event", "RecordEvent",
-    "ConsumerStarted", "ConsumerStopped", "PartitionsAssigned", "PartitionsRevoked", "PartitionsLost",
-    "Received", "Processed", "RetryScheduled", "Retried", "SentToDLT", "SentToRetryTopic",
-    "Committed", "CommitFailed", "BreakerStateChanged", "ConsumptionPaused", "ConsumptionResumed",
-    "Produced", "Replayed",
-    "EVENT_TYPES", "event_from_dict", "EventLog", "ProcessedRow", "SERVICE_MAX_EVENTS",
-]  # fmt: skip
+from labkit.events.kinds import (
+    Event,
+    Processed,
+    ProcessedRow,
+    Produced,
+    Received,
+    Retried,
+    RetryScheduled,
+    SentToDLT,
+    SentToRetryTopic,
+)
+
+__all__ = ["EventLog", "SERVICE_MAX_EVENTS"]
 
 # What a long-running service (``labkit api``, ``labkit consumer``) keeps for its views; its
 # figures (stats, ledger) count every event regardless. 100 000 events are a few tens of MB.
 SERVICE_MAX_EVENTS = 100_000
-
-Partitions = tuple[tuple[str, int], ...]
-Offsets = tuple[tuple[str, int, int], ...]
-# A record processed at its first attempt (EventLog.record_processed): consumer, topic, partition,
-# offset, key, order id, duplicate, when it was received and when processed (epoch seconds).
-ProcessedRow = tuple[str, str, int, int, str | None, str | None, bool, float, float]
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Base of all events: when (``ts``, epoch seconds) and who (``consumer``, a client id)."""
-
-    ts: float = field(default_factory=time.time)
-    consumer: str = ""
-
-    @property
-    def kind(self) -> str:
-        """The event's type name (``"SentToDLT"``), also the ``kind`` key of :meth:`to_dict`."""
-        return type(self).__name__
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict: the fields plus ``kind`` (tuples stay tuples; JSON makes them lists)."""
-        return {"kind": self.kind, **asdict(self)}
-
-    @property
-    def record_id(self) -> str | None:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class RecordEvent(Event):
-    """An event about one record: its coordinates, key (decoded text) and order id when known."""
-
-    topic: str | None = None
-    partition: int | None = None
-    offset: int | None = None
-    key: str | None = None
-    order_id: str | None = None
-
-    @property
-    def record_id(self) -> str | None:
-        return self.order_id if self.order_id is not None else self.key
-
-
-# --- consumer lifecycle and rebalances ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerStarted(Event):
-    group_id: str | None = None
-    topics: tuple[str, ...] = ()
-    mode: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerStopped(Event):
-    reason: str = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionsAssigned(Event):
-    partitions: Partitions = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionsRevoked(Event):
-    partitions: Partitions = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionsLost(Event):
-    partitions: Partitions = ()
-
-
-# --- records -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Received(RecordEvent):
-    attempt: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Processed(RecordEvent):
-    attempt: int = 0
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RetryScheduled(RecordEvent):
-    attempt: int = 0  # the retry number being scheduled (1-based)
-    max_attempts: int | None = None
-    planned_delay_s: float = 0.0
-    mode: str = ""
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Retried(RecordEvent):
-    attempt: int = 0
-    planned_delay_s: float = 0.0
-    actual_delay_s: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class SentToDLT(RecordEvent):
-    reason: str = ""  # the error label (``ValidationException``)
-    error_message: str = ""
-    retry_count: int = 0
-    dlt_topic: str | None = None
-    dlt_partition: int | None = None
-    dlt_offset: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SentToRetryTopic(RecordEvent):
-    attempt: int = 0
-    due_ms: int = 0
-    retry_topic: str | None = None
-    retry_partition: int | None = None
-    retry_offset: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Committed(Event):
-    offsets: Offsets = ()  # (topic, partition, next offset to read)
-    during_rebalance: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CommitFailed(Event):
-    error: str = ""
-    offsets: Offsets = ()
-    during_rebalance: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerStateChanged(Event):
-    old: str = ""
-    new: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumptionPaused(Event):
-    partitions: Partitions = ()
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumptionResumed(Event):
-    partitions: Partitions = ()
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Produced(RecordEvent):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Replayed(RecordEvent):
-    """A DLT record republished to its original topic (``topic``/``partition``/``offset``: the DLT
-    record; ``target_*``: where the replayed copy landed)."""
-
-    fixed: bool = False
-    dry_run: bool = False
-    target_topic: str | None = None
-    target_partition: int | None = None
-    target_offset: int | None = None
-
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__name__: cls
-    for cls in (
-        ConsumerStarted, ConsumerStopped, PartitionsAssigned, PartitionsRevoked, PartitionsLost,
-        Received, Processed, RetryScheduled, Retried, SentToDLT, SentToRetryTopic, Committed,
-        CommitFailed, BreakerStateChanged, ConsumptionPaused, ConsumptionResumed, Produced, Replayed,
-    )
-}  # fmt: skip
-
-
-def _tuplify(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuplify(v) for v in value)
-    return value
-
-
-def event_from_dict(data: dict[str, Any]) -> Event:
-    """The inverse of :meth:`Event.to_dict` (JSON lists become tuples again; unknown keys ignored)."""
-    try:
-        cls = EVENT_TYPES[data["kind"]]
-    except KeyError as exc:
-        raise ValueError(f"unknown event kind {data.get('kind')!r}") from exc
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: _tuplify(v) for k, v in data.items() if k in names})
-
-
-def partition_tuples(tps: Iterable[Any]) -> Partitions:
-    """``TopicPartition``s (or pairs) -> a sorted tuple of ``(topic, partition)``."""
-    return tuple(sorted((tp[0], int(tp[1])) for tp in tps))
-
-
-# --- the log -----------------------------------------------------------------------------------
 
 _PENDING = (Received, RetryScheduled, Retried, SentToRetryTopic)
 
