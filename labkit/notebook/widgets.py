@@ -4,11 +4,11 @@ the failure rate and the fail-first count, and watch what the service and the co
 A thin view over a plain model (the jupyter-widgets tutorial's ``model.py`` + ``gui.py``)::
 
     widgets (toggle, sliders) --traitlets.link--> FailureSwitches --apply--> FailureInjector
-                                                  (enabled, rate,            or OrderService.set_config
+                                                  (enabled, rate,            or ApiService.set_config
                                                    fail_first)               (what the HTTP endpoint calls)
 
 The switches act on a live :class:`~labkit.engine.injection.FailureInjector`, on the in-process service
-of the order API (:class:`~labkit.api.server.OrderService`, or an :class:`~labkit.api.server.ApiServer`), so a
+of the order API (:class:`~labkit.api.service.ApiService`, or an :class:`~labkit.api.server.ApiServer`), so a
 slider moved in the notebook does exactly what ``curl …/simulate-transient-error?enabled=true&rate=0.3``
 does. Everything works without a front end: build the panel, call :meth:`FailurePanel.set` and
 :meth:`FailurePanel.stats` from code (that is how nbval runs notebook 05); displaying it with no
@@ -55,18 +55,18 @@ class FailureSwitches(HasTraits):
 
 
 def _resolve(target: Any) -> tuple[Any, Any, Any]:
-    """``(injector, service, events)`` for a FailureInjector, an OrderService or an ApiServer."""
+    """``(injector, service, events)`` for a FailureInjector, an ApiService or an ApiServer."""
     service = getattr(target, "service", None) if not hasattr(target, "set_config") else target
     if service is not None and hasattr(service, "set_config"):
         return service.injector, service, getattr(service, "events", None)
     if hasattr(target, "snapshot") and hasattr(target, "set"):
         return target, None, None
-    raise TypeError("expected a FailureInjector, an OrderService or an ApiServer, "
+    raise TypeError("expected a FailureInjector, an ApiService or an ApiServer, "
                     f"got {type(target).__name__}")
 
 
 class FailurePanel:
-    """The failure-injection panel. ``target``: a FailureInjector, an OrderService or an ApiServer;
+    """The failure-injection panel. ``target``: a FailureInjector, an ApiService or an ApiServer;
     ``events``: an :class:`~labkit.events.EventLog` for the consumer figures (default: the
     service's); ``live``: refresh the figures as events arrive (at most every ``refresh_s``).
 

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from kafka import TopicPartition
 from kafka.errors import MessageSizeTooLargeError
 
-from labkit.api.server import MAX_BODY_BYTES, ApiServer
+from labkit.api.server import ApiServer
+from labkit.api.validation import MAX_BODY_BYTES
 from labkit.dlt.envelope import H_VALUE_TRUNCATED
 from labkit.dlt.read import read_dlt
 from labkit.engine.injection import FailureInjector

@@ -7,7 +7,7 @@ import time
 import pytest
 from traitlets import TraitError
 
-from labkit.api.server import OrderService
+from labkit.api.service import ApiService
 from labkit.engine.injection import FailureInjector
 from labkit.errors import ServiceUnavailable
 from labkit.events import EventLog, Processed, RetryScheduled
@@ -90,7 +90,7 @@ def test_display_without_a_front_end(panel):
 
 
 def test_the_api_service_is_switched_like_the_http_endpoint():
-    service = OrderService(Settings(), consume=False)
+    service = ApiService(Settings(), consume=False)
     try:
         p = FailurePanel(service, live=False)
         p.set(enabled=True, rate=0.5)
@@ -104,7 +104,7 @@ def test_the_api_service_is_switched_like_the_http_endpoint():
 
 
 def test_an_api_server_is_accepted_through_its_service():
-    service = OrderService(Settings(), consume=False)
+    service = ApiService(Settings(), consume=False)
 
     class Server:  # what ApiServer exposes
         pass

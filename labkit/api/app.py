@@ -1,0 +1,129 @@
+"""The FastAPI app: the module's endpoints over an :class:`~labkit.api.service.ApiService`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from labkit.api.service import ApiService
+from labkit.api.validation import MAX_ORDER_ID_CHARS, ApiError, check_order
+from labkit.engine.injection import FailureInjector
+from labkit.errors import friendly
+from labkit.events import EventLog
+from labkit.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("labkit.api.server")
+
+
+
+_ORDER_SCHEMA = {
+    "type": "object",
+    "required": ["orderId", "amount"],
+    "properties": {
+        "orderId": {"type": "string", "minLength": 1, "maxLength": MAX_ORDER_ID_CHARS, "example": "ORD-1"},
+        "amount": {"type": "number", "example": 100,
+                   "description": "any finite number; amount <= 0 is accepted and sent to the DLT by the consumer"},
+        "status": {"type": "string", "default": "PENDING", "example": "PENDING",
+                   "description": "unknown statuses are accepted and sent to the DLT by the consumer"},
+    },
+}
+_ERROR = {"content": {"application/json": {"example": {"error": "invalid_order", "message": "orderId is missing"}}}}
+
+
+def create_app(settings: Settings | None = None, processor: Any = None, *, consume: bool = True,
+               mode: str = "pause", policy: Any = None, injector: FailureInjector | None = None,
+               events: EventLog | None = None, producer: Any = None, produce_timeout_s: float = 5.0,
+               health_timeout_s: float = 5.0) -> FastAPI:
+    """The FastAPI app. Its lifespan starts the in-process consumer and stops it (commit, leave
+    group). ``app.state.service`` is the :class:`ApiService`."""
+    service = ApiService(settings, processor, consume=consume, mode=mode, policy=policy, injector=injector,
+                           events=events, producer=producer, produce_timeout_s=produce_timeout_s,
+                           health_timeout_s=health_timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service.start()
+        log.info("order API ready: orders -> %s, DLT %s, group %s, broker %s%s", service.settings.orders_topic,
+                 service.settings.dlt_topic, service.settings.group_id, service.settings.bootstrap_servers,
+                 "" if service.processor is not None else " (no consumer)")
+        try:
+            yield
+        finally:
+            from starlette.concurrency import run_in_threadpool
+
+            await run_in_threadpool(service.stop)
+            log.info("order API stopped")
+
+    app = FastAPI(title="labkit order API", version="1.0",
+                  description=__doc__.split("Endpoints")[0].strip()
+                  + "\n\nThe API checks the shape of an order; the consumer applies the business rules "
+                    "(amount > 0, known status) and sends invalid orders to the DLT.",
+                  lifespan=lifespan)
+    app.state.service = service
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse({"error": exc.error, "message": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+                             for e in exc.errors())
+        return JSONResponse({"error": "invalid_request", "message": problems}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):  # last resort: a line, never a traceback
+        log.error("unexpected error on %s %s: %s", request.method, request.url.path, friendly(exc))
+        return JSONResponse({"error": "internal_error", "message": friendly(exc)}, status_code=500)
+
+    @app.post("/api/v1/orders", status_code=202, tags=["orders"],
+              summary="Produce an order to the orders topic, keyed by orderId",
+              responses={400: _ERROR, 413: _ERROR, 422: _ERROR, 503: _ERROR},
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": _ORDER_SCHEMA}}}})
+    async def post_order(request: Request):
+        order = check_order(await request.body())
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(service.produce, order)
+
+    @app.post("/api/v1/config/simulate-transient-error", tags=["config"],
+              summary="Switch the consumer's simulated transient errors on or off")
+    def simulate_transient_error(
+        enabled: bool = Query(..., description="true: the order service fails (transient) on each call"),
+        rate: float | None = Query(None, ge=0.0, le=1.0, description="probability of a failure per call (default 1)"),
+        failFirst: int | None = Query(None, ge=0, le=1000,
+                                      description="the first N calls per order fail, then succeed"),
+        latencyMs: float | None = Query(None, ge=0.0, le=60_000.0, description="added latency per call"),
+    ):
+        return service.set_config(enabled, rate, failFirst, latencyMs)
+
+    @app.get("/api/v1/config", tags=["config"], summary="The failure-injection switches")
+    def get_config():
+        return service.config()
+
+    @app.get("/api/v1/stats", tags=["monitoring"], summary="Processed, retries, DLT by reason, partitions, consumers")
+    def get_stats():
+        return service.stats()
+
+    @app.get("/api/v1/dlt/count", tags=["monitoring"], summary="Records in the DLT topic (read from Kafka)",
+             responses={503: _ERROR})
+    def get_dlt_count(byReason: bool = Query(False, description="also count per error type")):
+        return service.dlt_count(byReason)
+
+    @app.get("/health", tags=["monitoring"], summary="UP when the broker answers and the consumer owns partitions",
+             responses={503: {"description": "DOWN, with a reason"}})
+    def get_health():
+        ok, body = service.health()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return app
+
+
