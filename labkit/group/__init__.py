@@ -7,7 +7,7 @@ Its public names are importable from here (``from labkit.group import ConsumerGr
 from labkit.lazy import exports
 
 PUBLIC = {
-    "labkit.group.supervisor": ["ConsumerGroup", "produce_orders", "order_journeys", "duplicates"],
+    "labkit.group.supervisor": ["ConsumerGroup"],
 }
 __all__ = [name for names in PUBLIC.values() for name in names]
 __getattr__, __dir__ = exports(__name__, PUBLIC)

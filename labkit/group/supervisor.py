@@ -37,81 +37,20 @@ import threading
 import time
 import uuid
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from labkit.events import ConsumerStopped, EventLog, Produced, event_from_dict
+from labkit.events import ConsumerStopped, EventLog
+from labkit.group.wire import EventReader
 from labkit.observe.timeline import Timeline, assignment_from_events
 from labkit.settings import Settings
 from labkit.wait import WaitTimeout, wait_until
 
-__all__ = ["ConsumerGroup", "duplicates", "produce_orders", "order_journeys"]
+__all__ = ["ConsumerGroup"]
 
 Assignment = dict[str, tuple[tuple[str, int], ...]]
-
-
-def duplicates(events: Any) -> int:
-    """Orders processed more than once across the whole group (every ``Processed`` event after the
-    first per order id counts, whichever instance handled it)."""
-    evs = events.events if hasattr(events, "events") else list(events)
-    counts = Counter(e.record_id for e in evs if e.kind == "Processed" and e.record_id)
-    return sum(n - 1 for n in counts.values() if n > 1)
-
-
-def order_journeys(events: Any, order_ids: Iterable[str]) -> Any:
-    """What happened to each order, in the given order: ``order_id, partition, outcome``
-    (``processed``, ``dlt`` or ``waiting``), ``by`` (the consumer that handled it first),
-    ``wait_s`` (from its ``Produced`` event to its first ``Processed`` / ``SentToDLT``) and
-    ``times`` (how often it was processed: 2 = a duplicate after a crash). A pandas DataFrame."""
-    import pandas as pd
-
-    evs = events.events if hasattr(events, "events") else list(events)
-    rows = []
-    for oid in order_ids:
-        mine = [e for e in evs if e.record_id == oid]
-        produced = next((e for e in mine if e.kind == "Produced"), None)
-        done = [e for e in mine if e.kind in ("Processed", "SentToDLT")]
-        first = min(done, key=lambda e: e.ts) if done else None
-        outcome = "waiting" if first is None else "dlt" if first.kind == "SentToDLT" else "processed"
-        rows.append({"order_id": oid, "partition": produced.partition if produced else None, "outcome": outcome,
-                     "by": first.consumer if first else None,
-                     "wait_s": round(first.ts - produced.ts, 2) if first is not None and produced else None,
-                     "times": sum(e.kind == "Processed" for e in done) or int(first is not None)})
-    df = pd.DataFrame(rows, columns=["order_id", "partition", "outcome", "by", "wait_s", "times"])
-    df["partition"] = df["partition"].astype("Int64")
-    return df
-
-
-def produce_orders(settings: Settings, n: int, events: EventLog | None = None, prefix: str = "ORD-",
-                   start: int = 1, producer: Any = None, amount: float | None = None,
-                   key: str | None = None) -> list[str]:
-    """Produce ``n`` valid orders ``<prefix><start>...`` (keyed by order id, or all by ``key`` - one
-    partition; amount ``i x 100`` like Lab 1, or ``amount`` for all), wait for the acks, log a
-    ``Produced`` event for each; returns the order ids."""
-    from labkit.kafka import clients
-    from labkit.orders import Order, sample_orders
-
-    own = producer is None
-    producer = producer or clients.producer(settings)
-    orders = sample_orders(n, prefix=prefix, start=start)
-    if amount is not None:
-        orders = [Order(o.order_id, amount) for o in orders]
-    try:
-        futures = [(o, producer.send(settings.orders_topic, key=key.encode() if key else o.key, value=o.to_json()))
-                   for o in orders]
-        producer.flush(timeout=settings.api_timeout_ms / 1000)
-        for order, future in futures:
-            md = future.get(timeout=settings.api_timeout_ms / 1000)
-            if events is not None:
-                events.append(Produced(consumer="producer", topic=md.topic, partition=md.partition,
-                                       offset=md.offset, key=order.order_id, order_id=order.order_id))
-    finally:
-        if own:
-            producer.close(timeout=5)
-    return [o.order_id for o, _ in futures]
 
 
 class _Instance:
@@ -189,10 +128,7 @@ class ConsumerGroup:
         self._instances: dict[str, _Instance] = {}
         self._counter = 0
         self._lock = threading.Lock()
-        self._reader_stop = threading.Event()
-        self._reader: threading.Thread | None = None
-        self._reader_ready = threading.Event()
-        self._reader_error: BaseException | None = None
+        self._wire: EventReader | None = None  # this run's events, from the events topic
         self.closed = False
         _LIVE.add(self)
 
@@ -233,7 +169,8 @@ class ConsumerGroup:
         if group_instance_id is None and self.static:
             group_instance_id = name
         if self.processes:
-            self._ensure_reader()
+            if self._wire is None:
+                self._wire = EventReader(self.settings, self.run_id, self.events).start()
             inst = self._spawn(name, group_instance_id)
         else:
             inst = self._thread(name, group_instance_id)
@@ -443,57 +380,6 @@ class ConsumerGroup:
                 for c, parts in sorted(self.assignment().items()) if c in self.names]
         return pd.DataFrame(rows, columns=["consumer", "partitions", "count"])
 
-    # --- the events reader --------------------------------------------------------------------------
-
-    def _ensure_reader(self) -> None:
-        if self._reader is not None:
-            return
-        from labkit.kafka import topics
-
-        topics.create(self.settings, wanted={self.settings.events_topic: 1})
-        self._reader = threading.Thread(target=self._read_events, name="labkit-group-events", daemon=True)
-        self._reader.start()
-        if not self._reader_ready.wait(30):
-            raise WaitTimeout(f"the events reader did not start: {self._reader_error!r}")
-        if self._reader_error is not None:
-            raise self._reader_error
-
-    def _read_events(self) -> None:
-        from labkit.kafka import clients
-        from labkit.kafka.offsets import log_end_offsets
-
-        try:
-            reader = clients.reader(self.settings)
-            ends = log_end_offsets(self.settings, self.settings.events_topic)
-            tps = sorted(ends)
-            reader.assign(tps)
-            for tp in tps:  # this run's events only: start at the (correct) log end
-                reader.seek(tp, ends[tp])
-        except BaseException as exc:
-            self._reader_error = exc
-            self._reader_ready.set()
-            return
-        self._reader_ready.set()
-        run = self.run_id.encode()
-        try:
-            while not self._reader_stop.is_set():
-                try:
-                    batch = reader.poll(timeout_ms=100)
-                except Exception as exc:  # broker hiccup: keep reading
-                    self._reader_error = exc
-                    time.sleep(0.2)
-                    continue
-                for records in batch.values():
-                    for r in records:
-                        if dict(r.headers or []).get("labkit-run") != run:
-                            continue
-                        try:
-                            self.events.append(event_from_dict(json.loads(r.value)))
-                        except (ValueError, TypeError):
-                            pass
-        finally:
-            reader.close()
-
     # --- shutdown -------------------------------------------------------------------------------------
 
     def close(self, timeout_s: float = 30.0) -> None:
@@ -519,7 +405,7 @@ class ConsumerGroup:
                         inst.processor.stop(max(1.0, deadline - time.monotonic()))
                     except Exception:
                         pass
-            if running and self._reader is not None:  # let the last ConsumerStopped events arrive
+            if running and self._wire is not None:  # let the last ConsumerStopped events arrive
                 try:
                     wait_until(lambda: {i.name for i in running}
                                <= {e.consumer for e in self.events.of("ConsumerStopped")}, 3.0, "stop events")
@@ -530,9 +416,8 @@ class ConsumerGroup:
                 if inst.proc is not None and inst.proc.poll() is None:
                     inst.proc.kill()
                     inst.proc.wait(5)
-            self._reader_stop.set()
-            if self._reader is not None:
-                self._reader.join(5)
+            if self._wire is not None:
+                self._wire.stop()
             _LIVE.discard(self)
             if self._own_log_dir:  # a temp dir per group would pile up (hundreds per test run)
                 shutil.rmtree(self.log_dir, ignore_errors=True)

@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import queue
 import signal
 import sys
 import threading
@@ -35,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from labkit.engine.processor import MODES
+from labkit.group.wire import EventPublisher
 from labkit.kafka.clients import ASSIGNORS, assignors
 from labkit.settings import Settings, from_args
 
 __all__ = ["DEFAULT_HTTP_PORT", "ConsumerService", "add_parser", "main"]
 
 DEFAULT_HTTP_PORT = 18083
-RUN_HEADER = "labkit-run"
 
 log = logging.getLogger("labkit.consumer")
 
@@ -56,78 +55,6 @@ def bind_http(handler: type[BaseHTTPRequestHandler], port: int, host: str = "127
         except OSError as exc:
             last = exc
     raise OSError(f"no free HTTP port in {port}..{port + tries - 1}: {last}")
-
-
-class EventPublisher:
-    """Ships events to the events topic from its own thread (the rebalance events are emitted on
-    kafka-python's IO thread, which must never block on another client).
-
-    :meth:`flush` waits until every event emitted so far is acknowledged by the broker. The
-    processor calls it before each offset commit (``before_commit``): once an offset is committed
-    the record is never delivered again, so its ``Processed`` / ``SentToDLT`` event must already be
-    safe in the events topic - a SIGKILL right after the commit must not erase it from the ledger.
-    """
-
-    def __init__(self, settings: Settings, name: str, run_id: str | None = None) -> None:
-        from labkit.kafka import clients, topics
-
-        self.settings, self.name, self.run_id = settings, name, run_id
-        try:  # Apache Kafka creates no topic on first use (auto.create.topics.enable=false): without it
-            # every event would block max_block_ms and commits would wait on a flush that cannot end
-            topics.create(settings, wanted={settings.events_topic: 1})
-        except Exception as exc:  # the events topic is an observer: never stop the consumer for it
-            log.warning("could not create the events topic %s: %r", settings.events_topic, exc)
-        self.producer = clients.producer(settings)
-        self.sent = self.failed = 0
-        self._queue: queue.Queue = queue.Queue()
-        self._pending = 0  # emitted, not yet handed to the producer
-        self._idle = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="labkit-event-publisher", daemon=True)
-        self._thread.start()
-
-    def __call__(self, event: Any) -> None:
-        with self._idle:
-            self._pending += 1
-        self._queue.put(event)
-
-    def _run(self) -> None:
-        headers = [(RUN_HEADER, self.run_id.encode())] if self.run_id else []
-        while True:
-            event = self._queue.get()
-            if event is None:
-                return
-            try:
-                value = json.dumps(event.to_dict(), separators=(",", ":"), default=str).encode()
-                self.producer.send(self.settings.events_topic, key=self.name.encode(), value=value,
-                                   headers=headers)
-                self.sent += 1
-            except Exception as exc:  # the events topic is an observer: never break the consumer
-                self.failed += 1
-                log.warning("could not publish event %s: %r", event.kind, exc)
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    if self._pending == 0:
-                        self._idle.notify_all()
-
-    def flush(self, timeout_s: float = 10.0) -> None:
-        """Block until every event emitted so far is acknowledged (raises on timeout)."""
-        deadline = time.monotonic() + timeout_s
-        with self._idle:
-            while self._pending:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{self._pending} events not yet handed to the producer")
-                self._idle.wait(left)
-        self.producer.flush(timeout=max(0.1, deadline - time.monotonic()))
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout_s)
-        try:
-            self.producer.flush(timeout=timeout_s)
-        finally:
-            self.producer.close(timeout=timeout_s)
 
 
 class ConsumerService:

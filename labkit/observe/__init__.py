@@ -10,6 +10,7 @@ PUBLIC = {
     "labkit.observe.lag": ["lag_table", "format_lag_table", "group_state", "LagSampler"],
     "labkit.observe.monitor": ["dlt_count", "dlt_by_reason", "dlt_frame", "health"],
     "labkit.observe.timeline": ["Timeline"],
+    "labkit.observe.journeys": ["order_journeys", "duplicates"],
 }
 __all__ = [name for names in PUBLIC.values() for name in names]
 __getattr__, __dir__ = exports(__name__, PUBLIC)

@@ -300,7 +300,8 @@ def run_chaos(settings: Settings, config: ChaosConfig, engine: str = "?", events
     the DLT and orders topics should be empty). Returns a :class:`ChaosReport`; never leaves a
     process behind."""
     from labkit.dlt.read import read_dlt
-    from labkit.group.supervisor import ConsumerGroup, duplicates
+    from labkit.group.supervisor import ConsumerGroup
+    from labkit.observe.journeys import duplicates
     from labkit.wait import WaitTimeout
 
     say = log or (lambda line: None)

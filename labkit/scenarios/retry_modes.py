@@ -26,7 +26,6 @@ Introduced in notebook 05 (Lab 3, retries).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,7 @@ import pandas as pd
 
 from labkit.engine.injection import FailureInjector
 from labkit.engine.processor import MODES, OrderProcessor
-from labkit.events import EventLog, Produced
+from labkit.events import EventLog
 from labkit.kafka import topics
 from labkit.kafka.send import send
 from labkit.orders import Order, sample_orders
@@ -89,13 +88,8 @@ class ModeRun:
         return pd.concat(sent, ignore_index=True)
 
     def _produce(self, *orders: Order) -> pd.DataFrame:
-        sent_at = time.time()  # the events' time: the consumer may process a record before send() returns
-        sent = send(self.settings, *orders)
-        for row in sent.itertuples():
-            self.events.append(Produced(ts=sent_at, consumer="producer", topic=row.topic,
-                                        partition=row.partition, offset=row.offset, key=row.key,
-                                        order_id=row.key))
-            self.order_ids.append(row.key)
+        sent = send(self.settings, *orders, events=self.events)
+        self.order_ids += list(sent["key"])
         return sent
 
     def committed(self) -> dict[tuple[str, int], int]:

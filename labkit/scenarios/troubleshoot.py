@@ -84,8 +84,9 @@ def stuck_consumer(settings: Settings, freeze_s: float = 4.0, orders: int = 30,
     --describe`` table), ``health_during`` (:func:`labkit.observe.monitor.health`: the group looks fine),
     ``lag_samples`` (:class:`~labkit.observe.lag.LagSampler`, for :func:`labkit.observe.plots.lag_over_time`),
     ``rebalances_during`` (0: nobody took over) and ``caught_up_s`` (thaw -> LAG 0 again)."""
-    from labkit.group.supervisor import ConsumerGroup, produce_orders
+    from labkit.group.supervisor import ConsumerGroup
     from labkit.kafka import clients, topics
+    from labkit.kafka.send import produce_orders
     from labkit.observe import monitor
     from labkit.observe.lag import LagSampler, lag_table
     from labkit.observe.timeline import Timeline
@@ -220,8 +221,10 @@ def rebalancing_too_often(settings: Settings, max_poll_records: int = 5, observe
 
     (With several slow members that all leave at once, the embedded broker's group can stay stuck -
     every SyncGroup answered "rebalance in progress" - which hides the cycle; hence one consumer.)"""
-    from labkit.group.supervisor import ConsumerGroup, duplicates, produce_orders
+    from labkit.group.supervisor import ConsumerGroup
     from labkit.kafka import topics
+    from labkit.kafka.send import produce_orders
+    from labkit.observe.journeys import duplicates
     from labkit.observe.timeline import Timeline
     from labkit.scenarios.assignors import short_session
 

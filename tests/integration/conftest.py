@@ -13,8 +13,8 @@ from labkit.dlt import read_dlt
 from labkit.engine.injection import FailureInjector
 from labkit.engine.processor import OrderProcessor
 from labkit.engine.store import OrderStore
-from labkit.events import EventLog, Produced
-from labkit.kafka import clients
+from labkit.events import EventLog
+from labkit.kafka import clients, send
 from labkit.policy.retry import RetryPolicy
 from labkit.policy.wait import Fixed
 from tests.conftest import ENGINE
@@ -34,24 +34,13 @@ def wait_until(condition, timeout_s: float = 20.0, what: str = "condition", inte
 
 def produce(settings, records, events: EventLog | None = None, topic: str | None = None,
             partition: int | None = None):
-    """Send ``(key, value_bytes)`` pairs one by one, each acknowledged; returns the keys."""
-    topic = topic or settings.orders_topic
-    producer = clients.producer(settings)
-    try:
-        keys = []
-        for key, value in records:
-            md = producer.send(topic, key=key.encode(), value=value, partition=partition).get(timeout=10)
-            keys.append(key)
-            if events is not None:
-                events.append(Produced(consumer="test-producer", topic=md.topic, partition=md.partition,
-                                       offset=md.offset, key=key))
-        return keys
-    finally:
-        producer.close(timeout=5)
+    """Send ``(key, value_bytes)`` pairs, each acknowledged (labkit's one producer helper); returns the keys."""
+    return [sent.key for sent in send.produce(settings, records, topic=topic, partition=partition, events=events,
+                                              source="test-producer")]
 
 
 def produce_orders(settings, orders, events=None):
-    return produce(settings, [(o.order_id, o.to_json()) for o in orders], events)
+    return [sent.key for sent in send.produce(settings, orders, events=events, source="test-producer")]
 
 
 def committed_offsets(settings, group_id: str | None = None) -> dict[tuple[str, int], int]:

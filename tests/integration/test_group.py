@@ -22,8 +22,9 @@ import pytest
 from kafka.errors import KafkaError
 
 from labkit.events import EventLog
-from labkit.group.supervisor import ConsumerGroup, duplicates
+from labkit.group.supervisor import ConsumerGroup
 from labkit.kafka import topics
+from labkit.observe.journeys import duplicates
 from labkit.observe.timeline import Timeline, explain
 from labkit.orders import Order
 from tests.integration.conftest import committed_offsets, produce_orders, wait_until

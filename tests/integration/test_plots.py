@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from labkit.events import EventLog
-from labkit.group.supervisor import ConsumerGroup, produce_orders
+from labkit.group.supervisor import ConsumerGroup
+from labkit.kafka.send import produce_orders
 from labkit.observe import monitor, plots
 from labkit.observe.lag import LagSampler
 from labkit.orders import Order

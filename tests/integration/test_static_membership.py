@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from labkit.events import EventLog
-from labkit.group.supervisor import ConsumerGroup, produce_orders
+from labkit.group.supervisor import ConsumerGroup
+from labkit.kafka.send import produce_orders
 from tests.conftest import ENGINE
 
 pytestmark = [
