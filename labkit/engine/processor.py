@@ -434,21 +434,19 @@ class OrderProcessor:
         """One partition's records, in order, until one must wait: a record held for its backoff
         (or its due time) keeps the records behind it in the gate, to be handled when due.
 
-        The hot path: a record met for the first time (not from the retry topic, not being retried)
-        is handled right here, and the records processed at their first attempt are recorded
-        together (:meth:`_record_processed`). A failure hands the record, with its exception, to
-        :meth:`_attempt`, after recording what came before it: the events keep their order."""
+        A record met for the first time (not from the retry topic, not being retried) is handled
+        here; if it succeeds at once its Received and Processed events are recorded with the batch's
+        (:meth:`_record_processed`), else :meth:`_attempt` takes it with its first error. Both ways
+        a success goes through :meth:`_succeeded`."""
         consumer = self.consumer
         if tp not in consumer.assignment():
             return
-        retrying, breaker, wall = self.retry_states, self.breaker, self.wall
-        handler = self.handler
-        consumer_id, topic, partition = self.consumer_id, tp.topic, tp.partition
-        from_retry_topic = topic == self.settings.retry_topic  # one partition's records: one topic
+        retrying, breaker, call_handler = self.retry_states, self.breaker, self._call_handler
+        from_retry_topic = tp.topic == self.settings.retry_topic  # one partition's records: one topic
         processed: list[ProcessedRow] = []
         # when the record in hand was taken up: the batch's start, then the end of the one before
         # (one clock read per record; it is also the previous record's Processed time)
-        received_at = wall()
+        received_at = self.wall()
         try:
             for i, record in enumerate(records):
                 if self._breaker_paused:
@@ -463,31 +461,14 @@ class OrderProcessor:
                     return
                 else:
                     try:
-                        result = handler(record)  # _call_handler inlined, like the key's decoding
-                        if type(result) is str:  # an order id, processed (the default handler's usual answer)
-                            order_id, duplicate = result, False
-                        else:
-                            order_id, duplicate = (result if type(result) is HandleResult
-                                                   else self._as_result(result, record))
+                        result = call_handler(record)
                     except Exception as exc:  # noqa: BLE001 - classified by _attempt, none is lost
-                        self._record_processed(tp, processed)
+                        self._record_processed(tp, processed)  # the events keep their order
                         ok = self._attempt(tp, record, first_error=exc, received_at=received_at)
                     else:
-                        if breaker is not None and not duplicate:
-                            breaker.record_success()
-                        key = record.key  # _key_text inlined: a call per record is a tenth of the budget
-                        if key is not None:
-                            key = key.decode("utf-8", "replace")
-                            if key == order_id:
-                                key = order_id  # the row and the store keep one string, not two
-                        done_at = wall()
-                        processed.append((consumer_id, topic, partition, record.offset, key,
-                                          order_id, duplicate, received_at, done_at))
-                        received_at = done_at
-                        if duplicate:
-                            _log_duplicate(order_id, record.offset, topic, partition)
+                        received_at = self._succeeded(tp, record, result, 0, processed, received_at)
                         continue
-                received_at = wall()  # the record left the hot path: the next one starts now
+                received_at = self.wall()  # the record took the slow path: the next one starts now
                 if not ok:
                     with self.lock:
                         self.gate.keep(tp, records[i + 1:])  # no-op unless the record was held
@@ -574,8 +555,12 @@ class OrderProcessor:
             return order_id  # a new order: its id says it all (no HandleResult to build, ~0.1 µs)
         return HandleResult(order_id, duplicate=True)
 
-    def _call_handler(self, record: Any) -> HandleResult:
+    def _call_handler(self, record: Any) -> tuple[str | None, bool]:
+        """``(order_id, duplicate)`` of the handler's answer (an order id alone, the default handler's
+        usual answer, is a new order)."""
         result = self.handler(record)
+        if type(result) is str:
+            return result, False
         return result if type(result) is HandleResult else self._as_result(result, record)
 
     @staticmethod
@@ -621,7 +606,7 @@ class OrderProcessor:
                  received_at: float | None = None) -> bool:
         """Call the handler until the record is processed, sent to the DLT or handed to the retry
         topic (True), or held for its backoff / paused by the breaker (False). ``first_error``:
-        the handler already failed once with it, at ``received_at`` (the hot path's first call)."""
+        the handler already failed once with it, at ``received_at`` (the first delivery's call)."""
         key = _key_text(record.key)
         coords = {"topic": record.topic, "partition": record.partition, "offset": record.offset, "key": key}
         breaker = self.breaker
@@ -649,12 +634,7 @@ class OrderProcessor:
                 except Exception as failure:  # noqa: BLE001 - every failure is classified, none is lost
                     exc = failure
             if exc is None:
-                if breaker is not None and not result.duplicate:
-                    breaker.record_success()
-                self.emit(Processed(attempt=attempt, duplicate=result.duplicate, order_id=result.order_id, **coords))
-                if result.duplicate:
-                    _log_duplicate(result.order_id, record.offset, record.topic, record.partition)
-                self.done(tp, record.offset)
+                self._succeeded(tp, record, result, attempt)
                 return True
             transient = classify(exc) == "transient"
             if breaker is not None and transient:
@@ -687,6 +667,33 @@ class OrderProcessor:
                 attempt, previous = next_attempt, delay
                 continue
             return outcome is HANDED_OVER
+
+    def _succeeded(self, tp: Any, record: Any, result: tuple[str | None, bool], attempt: int,
+                   rows: list[ProcessedRow] | None = None, received_at: float | None = None) -> float | None:
+        """What every processed record goes through: the breaker hears of the success, a duplicate
+        is logged, the record is done. A record done at its first delivery joins ``rows`` (its
+        Received and Processed, recorded with its batch; returns when it was done); any other emits
+        its Processed now."""
+        order_id, duplicate = result
+        breaker = self.breaker
+        if breaker is not None and not duplicate:
+            breaker.record_success()
+        if duplicate:
+            _log_duplicate(order_id, record.offset, record.topic, record.partition)
+        if rows is None:
+            self.emit(Processed(attempt=attempt, duplicate=duplicate, order_id=order_id, topic=record.topic,
+                                partition=record.partition, offset=record.offset, key=_key_text(record.key)))
+            self.done(tp, record.offset)
+            return None
+        key = record.key
+        if key is not None:
+            key = key.decode("utf-8", "replace")
+            if key == order_id:
+                key = order_id  # the row and the store keep one string, not two
+        done_at = self.wall()
+        rows.append((self.consumer_id, record.topic, record.partition, record.offset, key, order_id, duplicate,
+                     received_at, done_at))
+        return done_at
 
     def done(self, tp: Any, offset: int) -> None:
         with self.lock:
