@@ -49,7 +49,7 @@ def read_dlt(
 def dlt_entry_of(settings: Settings | None, source: Any, timeout_s: float = 15.0) -> Any | None:
     """The DLT record (a :class:`~labkit.dlt.envelope.DltEntry` of ``settings.dlt_topic``) whose
     envelope points at ``source``: one record given as in :func:`labkit.kafka.records.coordinates`
-    (a ``Produced`` event, a row of :func:`labkit.kafka.send.send`, ``(partition, offset)`` of
+    (a ``Produced`` event, a row of :func:`labkit.kafka.producer.send`, ``(partition, offset)`` of
     ``orders``…). The latest if it failed more than once (replayed, then failed again); None if
     the DLT holds none."""
     settings = settings or load()

@@ -10,7 +10,7 @@ PUBLIC = {
     "labkit.kafka.offsets": ["OffsetsError", "log_end_offsets", "committed_offsets", "count_records",
                              "watermarks"],
     "labkit.kafka.records": ["topic_records", "topic_frame", "record_at", "committed_past"],
-    "labkit.kafka.send": ["send", "produce", "produce_orders", "Sent"],
+    "labkit.kafka.producer": ["send", "produce", "produce_orders", "Sent"],
 }
 __all__ = [name for names in PUBLIC.values() for name in names]
 __getattr__, __dir__ = exports(__name__, PUBLIC)

@@ -130,7 +130,7 @@ def record_at(settings: Settings | None, topic: str, partition: int, offset: int
 
 def coordinates(records: Any, topic: str) -> list[tuple[str, int, int]]:
     """``(topic, partition, offset)`` of each record. ``records``: a DataFrame with ``partition`` and
-    ``offset`` columns (and maybe ``topic``), as :func:`topic_frame` and :func:`labkit.kafka.send.send`
+    ``offset`` columns (and maybe ``topic``), as :func:`topic_frame` and :func:`labkit.kafka.producer.send`
     return; objects with those attributes (``ConsumerRecord``, record events); or tuples
     ``(partition, offset)`` / ``(topic, partition, offset)``. ``topic`` fills in a missing topic.
 

@@ -36,7 +36,7 @@ from labkit.engine.injection import FailureInjector
 from labkit.engine.processor import MODES, OrderProcessor
 from labkit.events import EventLog
 from labkit.kafka import topics
-from labkit.kafka.send import send
+from labkit.kafka.producer import send
 from labkit.orders import Order, sample_orders
 from labkit.policy.retry import RetryPolicy
 from labkit.policy.wait import Fixed

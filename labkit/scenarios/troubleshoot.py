@@ -86,7 +86,7 @@ def stuck_consumer(settings: Settings, freeze_s: float = 4.0, orders: int = 30,
     ``rebalances_during`` (0: nobody took over) and ``caught_up_s`` (thaw -> LAG 0 again)."""
     from labkit.group.supervisor import ConsumerGroup
     from labkit.kafka import clients, topics
-    from labkit.kafka.send import produce_orders
+    from labkit.kafka.producer import produce_orders
     from labkit.observe import monitor
     from labkit.observe.lag import LagSampler, lag_table
     from labkit.observe.timeline import Timeline
@@ -223,7 +223,7 @@ def rebalancing_too_often(settings: Settings, max_poll_records: int = 5, observe
     every SyncGroup answered "rebalance in progress" - which hides the cycle; hence one consumer.)"""
     from labkit.group.supervisor import ConsumerGroup
     from labkit.kafka import topics
-    from labkit.kafka.send import produce_orders
+    from labkit.kafka.producer import produce_orders
     from labkit.observe.journeys import duplicates
     from labkit.observe.timeline import Timeline
     from labkit.scenarios.assignors import short_session

@@ -14,7 +14,7 @@ from labkit.engine.injection import FailureInjector
 from labkit.engine.processor import OrderProcessor
 from labkit.engine.store import OrderStore
 from labkit.events import EventLog
-from labkit.kafka import clients, send
+from labkit.kafka import clients, producer
 from labkit.policy.retry import RetryPolicy
 from labkit.policy.wait import Fixed
 from tests.conftest import ENGINE
@@ -35,12 +35,12 @@ def wait_until(condition, timeout_s: float = 20.0, what: str = "condition", inte
 def produce(settings, records, events: EventLog | None = None, topic: str | None = None,
             partition: int | None = None):
     """Send ``(key, value_bytes)`` pairs, each acknowledged (labkit's one producer helper); returns the keys."""
-    return [sent.key for sent in send.produce(settings, records, topic=topic, partition=partition, events=events,
+    return [sent.key for sent in producer.produce(settings, records, topic=topic, partition=partition, events=events,
                                               source="test-producer")]
 
 
 def produce_orders(settings, orders, events=None):
-    return [sent.key for sent in send.produce(settings, orders, events=events, source="test-producer")]
+    return [sent.key for sent in producer.produce(settings, orders, events=events, source="test-producer")]
 
 
 def committed_offsets(settings, group_id: str | None = None) -> dict[tuple[str, int], int]:

@@ -6,7 +6,7 @@ import pytest
 
 from labkit.events import EventLog
 from labkit.group.supervisor import ConsumerGroup
-from labkit.kafka.send import produce_orders
+from labkit.kafka.producer import produce_orders
 from labkit.observe import monitor, plots
 from labkit.observe.lag import LagSampler
 from labkit.orders import Order

@@ -10,8 +10,8 @@ from labkit.dlt import dlt_entry_of
 from labkit.engine.processor import OrderProcessor
 from labkit.events import EventLog
 from labkit.kafka.offsets import log_end_offsets
+from labkit.kafka.producer import send
 from labkit.kafka.records import committed_past, coordinates, record_at, topic_frame
-from labkit.kafka.send import send
 from labkit.orders import Order
 
 pytestmark = pytest.mark.broker

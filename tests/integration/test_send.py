@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from labkit.kafka.producer import send
 from labkit.kafka.records import topic_records
-from labkit.kafka.send import send
 from labkit.orders import Order
 
 pytestmark = pytest.mark.broker

@@ -7,7 +7,7 @@ import pytest
 
 from labkit.events import EventLog
 from labkit.group.supervisor import ConsumerGroup
-from labkit.kafka.send import produce_orders
+from labkit.kafka.producer import produce_orders
 from tests.conftest import ENGINE
 
 pytestmark = [
