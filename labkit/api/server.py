@@ -23,6 +23,8 @@ module's ``docker logs m04-java-api | grep ...``.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import errno
 import logging
 import signal
@@ -39,7 +41,9 @@ from fastapi import FastAPI
 from labkit.api import DEFAULT_PORT
 from labkit.api.app import create_app
 from labkit.api.service import ApiService
-from labkit.settings import Settings
+from labkit.observe.members import require_alone
+from labkit.settings import Settings, load
+from labkit.wait import wait_until
 
 __all__ = ["DEFAULT_PORT", "ApiServer", "PortInUse", "configure_logging", "serve"]
 
@@ -141,6 +145,18 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings 
     return 0
 
 
+# The consuming APIs this process runs, by (bootstrap servers, group id): one per group, all stopped
+# when the process (a notebook kernel) exits, so none keeps consuming from a dead notebook.
+_RUNNING: dict[tuple[str, str], ApiServer] = {}
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_RUNNING.values()):
+        with contextlib.suppress(Exception):
+            server.stop(timeout_s=10)
+
+
 class ApiServer:
     """The API in a background thread (notebooks, tests, benchmarks)::
 
@@ -165,7 +181,18 @@ class ApiServer:
     def service(self) -> ApiService:
         return self.app.state.service
 
-    def start(self, timeout_s: float = 20.0) -> ApiServer:
+    def start(self, timeout_s: float = 20.0, alone: bool = True) -> ApiServer:
+        """Serve in a background thread. A consuming API first stops the one this process started
+        before in the same group (a notebook cell run twice leaves one consumer, not two); with
+        ``alone`` it then makes sure no other consumer (a terminal service, another kernel) shares
+        its group, else stops and raises :class:`~labkit.observe.members.ForeignConsumers`."""
+        consuming = self.app_kwargs.get("consume", True)
+        key = self._group_key()
+        if consuming:
+            previous = _RUNNING.pop(key, None)
+            if previous is not None and previous is not self:
+                log.info("stopping the API this process started before on %s (group %s)", previous.url, key[1])
+                previous.stop()
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         if self.log_file:
@@ -181,9 +208,28 @@ class ApiServer:
                 self.stop()
                 raise RuntimeError(f"the API did not start on {self.url} within {timeout_s} s")
             time.sleep(0.02)
+        if consuming:
+            _RUNNING[key] = self
+            if alone:
+                self._require_alone(timeout_s)
         return self
 
+    def _group_key(self) -> tuple[str, str]:
+        settings = self.settings or load()
+        return settings.bootstrap_servers, settings.group_id
+
+    def _require_alone(self, timeout_s: float) -> None:
+        processor = self.service.processor
+        try:
+            wait_until(lambda: processor.assignment or processor.error, timeout_s, "the API's consumer to join")
+            require_alone(self.service.settings, [processor.consumer_id])
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self, timeout_s: float = 40.0) -> None:
+        if _RUNNING.get(self._group_key()) is self:
+            del _RUNNING[self._group_key()]
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from labkit import broker
 from labkit.api.server import ApiServer, PortInUse
 from labkit.dlt import read_dlt
+from labkit.engine.processor import OrderProcessor
 from labkit.errors import MaxRetriesExceeded, ServiceUnavailable, ValidationError, error_label
 from labkit.events import Processed, SentToDLT
 from labkit.kafka import topics
@@ -367,3 +368,38 @@ def test_busy_port_fails_fast_and_sigterm_hands_partitions_over_cleanly(settings
             except subprocess.TimeoutExpired:
                 p.kill()
     assert "stopped by SIGTERM" in (tmp_path / "api.log").read_text()
+
+
+def test_a_foreign_consumer_in_the_group_is_named_instead_of_a_timeout(settings):
+    """A terminal `labkit consumer` (here: a processor of this test) holds partitions of the group:
+    starting the notebook's API says who it is and how to stop it, after the session timeout at most."""
+    from labkit.observe.members import ForeignConsumers
+
+    quick = settings  # the course's 6 s session: the grace before the error
+    other = OrderProcessor(quick, consumer_id="terminal-consumer-1").start()
+    try:
+        wait_until(lambda: other.assignment, 30, "the foreign consumer to join")
+        started = time.monotonic()
+        with pytest.raises(ForeignConsumers, match="terminal-consumer-1.*Stop it"):
+            ApiServer(quick, port=0).start()
+        assert time.monotonic() - started < 30
+    finally:
+        other.stop()
+    with ApiServer(quick, port=0) as api:  # alone again: it starts
+        assert api.service.processor.assignment
+
+
+def test_starting_the_api_twice_in_one_process_leaves_one_consumer(settings):
+    """A notebook cell run twice: the second API stops the first, the group has one member."""
+    from labkit.observe.lag import group_state
+
+    first = ApiServer(settings, port=0).start()
+    second = ApiServer(settings, port=0).start()
+    try:
+        assert first._thread is None  # stopped by the second start
+        members = wait_until(lambda: (lambda m: m if len(m) == 1 else None)(group_state(settings)["members"]), 30,
+                             "one member")
+        assert len(members) == 1
+    finally:
+        second.stop()
+        first.stop()

@@ -17,6 +17,9 @@ def test_checkpoint_fails_without_evidence_and_passes_after_the_lab_steps(settin
     before = checkpoint.verify(settings).set_index("step")
     assert set(before["result"]) == {"❌"}, before
     assert "missing" in before.loc["topic", "evidence"].iloc[0]
+    # a skipped lab is named, with the notebook that leaves its evidence
+    assert before.loc["retries", "to_do"] == "run 05_retries"
+    assert before.loc["rebalancing", "to_do"] == "run 06_rebalancing"
 
     ran = checkpoint.catch_up(settings, before.reset_index(), timeout_s=90)
     assert len(ran) == 5, ran  # topics, Lab 1, Lab 2, Lab 3, Lab 4
@@ -26,6 +29,10 @@ def test_checkpoint_fails_without_evidence_and_passes_after_the_lab_steps(settin
     # evidence is specific: the DLT record of ORD-INVALID and the committed valid orders
     assert "Invalid amount -50" in after.set_index("step").loc["invalid", "evidence"]
     assert checkpoint.catch_up(settings, after) == []  # nothing left to do
+    # the checklist says who made the evidence: every line here was run by the catch-up, not the student
+    marked = checkpoint.mark_caught_up(after, before.reset_index())
+    assert set(marked["result"]) == {checkpoint.CAUGHT_UP}, marked.to_string()
+    assert set(checkpoint.mark_caught_up(after, after)["result"]) == {"✅"}
 
 
 def test_a_wrong_partition_count_is_a_failed_check(settings):
