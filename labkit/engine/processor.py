@@ -30,9 +30,10 @@ Transient failures are retried by the :class:`~labkit.policy.retry.RetryPolicy` 
     partition wait (ordering is kept).
 ``topic``
     non-blocking: publish to the retry topic with the retry state in headers, commit, move on
-    (:mod:`labkit.engine.retry_topic`). The same consumer reads the retry topic and never processes a
-    record before its due time (pause, keep aside, handle when due, resume). Ordering per key is
-    not kept.
+    (:mod:`labkit.engine.retry_topic`). The retry topic has its own consumer (:attr:`OrderProcessor.retry_reader`,
+    same group, own thread), so its records are not fetched behind the backlog of ``orders``; it never
+    processes a record before its due time (pause, keep aside, handle when due, resume). Ordering per
+    key is not kept.
 
 A :class:`~labkit.policy.breaker.CircuitBreaker` (optional) counts transient failures: when it opens,
 consumption of every assigned partition pauses (the failed record is put back, no retry spent),
@@ -87,12 +88,14 @@ from labkit.orders import Order, parse_fields
 from labkit.policy.breaker import BreakerState, CircuitBreaker
 from labkit.policy.retry import RetryPolicy, retry_config
 from labkit.settings import Settings
+from labkit.wait import WaitTimeout, wait_until
 
 __all__ = ["MODES", "HandleResult", "OrderProcessor"]
 
 log = logging.getLogger("labkit.engine.processor")
 
 FAST_FACTOR = 0.05
+RETRY_FETCH_MAX_WAIT_MS = 20  # the retry reader's long poll: its lateness bound after a hold
 
 
 class HandleResult(NamedTuple):
@@ -147,8 +150,10 @@ class OrderProcessor:
         seed: int | None = 0,
         ack_timeout_s: float = 10.0,
         before_commit: Callable[[], Any] | None = None,
+        reads_retry_topic: bool = False,
     ) -> None:
         self.settings = settings
+        self.reads_retry_topic = reads_retry_topic
         if policy is None:
             policy = retry_config()
             if settings.fast:
@@ -186,7 +191,8 @@ class OrderProcessor:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._running = threading.Event()
-        if breaker is not None:
+        self.retry_reader: OrderProcessor | None = None  # topic mode: the retry topic's own consumer
+        if breaker is not None and not reads_retry_topic:  # the main processor reports the breaker's changes
             previous = breaker.on_state_change
 
             def on_change(old: BreakerState, new: BreakerState) -> None:
@@ -201,9 +207,16 @@ class OrderProcessor:
 
     @property
     def topics(self) -> list[str]:
-        if self.mode == "topic":
-            return [self.settings.orders_topic, self.settings.retry_topic]
-        return [self.settings.orders_topic]
+        """What this consumer reads. In topic mode the retry topic has a consumer of its own
+        (:attr:`retry_reader`), like Spring Kafka's per-topic containers: its records are never
+        fetched behind the backlog of ``orders``."""
+        return [self.settings.retry_topic] if self.reads_retry_topic else [self.settings.orders_topic]
+
+    @property
+    def client_ids(self) -> list[str]:
+        """The client ids of this processor's consumers in the group (its retry reader's too)."""
+        has_reader = self.mode == "topic" and not self.reads_retry_topic
+        return [self.consumer_id] + ([f"{self.consumer_id}-retry"] if has_reader else [])
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -211,7 +224,7 @@ class OrderProcessor:
         with self.lock:
             stats.update(
                 store=len(self.store),
-                waiting_retry=len(self.gate),
+                waiting_retry=len(self.gate) + (len(self.retry_reader.gate) if self.retry_reader else 0),
                 breaker_paused=self._breaker_paused,
                 breaker=None if self.breaker is None else self.breaker.state.value,
                 mode=self.mode,
@@ -324,6 +337,33 @@ class OrderProcessor:
         self.emit(ConsumerStarted(group_id=self.group_id, topics=tuple(self.topics), mode=self.mode))
         log.info("processor %s started: mode=%s topics=%s group=%s", self.consumer_id, self.mode, self.topics,
                  self.group_id)
+        if self.mode == "topic" and not self.reads_retry_topic:
+            self.retry_reader = self._retry_reader().start()
+            # the main consumer joins (at its first poll) once its retry reader is in the group: one
+            # rebalance, before anything is held. Bounded: a group kept busy by a crashed member must
+            # not hold the start back longer than a session timeout.
+            try:
+                wait_until(lambda: self.retry_reader.assignment or self.retry_reader.error,
+                           self.settings.session_timeout_ms / 1000, "the retry reader to join")
+            except WaitTimeout:
+                log.info("processor %s: its retry reader has no partitions yet; consuming anyway", self.consumer_id)
+
+    def _retry_reader(self) -> OrderProcessor:
+        """The retry topic's consumer: same group, handler, store, events, breaker and producer, its
+        own thread, partitions and due-time gate."""
+        # a partition resumed after a hold is fetched again only once the fetch in flight returns, and
+        # on a quiet retry topic the broker holds that one for fetch.max.wait.ms (500 ms): keep it short
+        overrides = {"fetch_max_wait_ms": RETRY_FETCH_MAX_WAIT_MS} | dict(self.consumer_overrides)
+        if overrides.get("group_instance_id"):  # static membership: one instance id per member
+            overrides["group_instance_id"] = f"{overrides['group_instance_id']}-retry"
+        return OrderProcessor(
+            self.settings, policy=self.policy, mode="topic", injector=self.injector, events=self.events,
+            handler=self.handler, store=self.store, breaker=self.breaker, clock=self.clock, wall=self.wall,
+            sleep=self.sleep, max_poll_records=self.max_poll_records, poll_timeout_ms=self.poll_timeout_ms,
+            group_id=self.group_id, consumer_id=self.client_ids[1], consumer_overrides=overrides,
+            producer=self.producer, seed=self.rng.randrange(2**32), ack_timeout_s=self.ack_timeout_s,
+            before_commit=self.before_commit, reads_retry_topic=True,
+        )
 
     def _close(self, reason: str) -> None:
         try:
@@ -340,6 +380,12 @@ class OrderProcessor:
                     # our rejoin left this group stuck on the new, empty broker: clear it
                     forget_group(self.settings, self.group_id)
         finally:
+            if self.retry_reader is not None:  # before the producer it shares is closed
+                try:
+                    self.retry_reader.stop()
+                except Exception as exc:  # noqa: BLE001 - the main consumer still closes
+                    log.error("the retry reader of %s did not stop: %r", self.consumer_id, exc)
+                self.retry_reader = None
             self.consumer = None
             with self.lock:
                 self._assignment = set()
@@ -401,6 +447,10 @@ class OrderProcessor:
 
     def _step(self) -> None:
         consumer = self.consumer
+        reader = self.retry_reader
+        if reader is not None and reader.error is not None:  # loudly: its records stay uncommitted
+            raise RuntimeError(f"the retry topic's consumer {reader.consumer_id} stopped: {reader.error!r}") \
+                from reader.error
         if self._watch is not None:
             self._watch.check(getattr(consumer, "_cluster", None))  # cached metadata: no network call
         if not self._breaker_paused:  # an open breaker keeps held partitions held
