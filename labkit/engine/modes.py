@@ -130,7 +130,7 @@ class TopicMode:
                                     retry_partition=md.partition, retry_offset=md.offset, **failure.coords))
             p.done(failure.tp, record.offset)
 
-        p.outbox.add(acknowledged)
+        p.outbox.add(acknowledged, key=headers.hop)
         return HANDED_OVER
 
 

@@ -151,6 +151,7 @@ class OrderProcessor:
         ack_timeout_s: float = 10.0,
         before_commit: Callable[[], Any] | None = None,
         reads_retry_topic: bool = False,
+        main_outbox: Outbox | None = None,
     ) -> None:
         self.settings = settings
         self.reads_retry_topic = reads_retry_topic
@@ -186,6 +187,9 @@ class OrderProcessor:
         self.gate = DueGate()
         self.retry_states: dict[tuple[Any, int], RetryState] = {}  # the pause mode's held records
         self.outbox = Outbox()  # DLT / retry-topic writes of this step, done once acknowledged
+        # the retry reader's: the main consumer's outbox, whose hand-overs it may receive before
+        # they were flushed there (it settles them first: the events stay in the order things happened)
+        self.main_outbox = main_outbox
         self._assignment: set[Any] = set()
         self._breaker_paused = False
         self._thread: threading.Thread | None = None
@@ -362,7 +366,7 @@ class OrderProcessor:
             sleep=self.sleep, max_poll_records=self.max_poll_records, poll_timeout_ms=self.poll_timeout_ms,
             group_id=self.group_id, consumer_id=self.client_ids[1], consumer_overrides=overrides,
             producer=self.producer, seed=self.rng.randrange(2**32), ack_timeout_s=self.ack_timeout_s,
-            before_commit=self.before_commit, reads_retry_topic=True,
+            before_commit=self.before_commit, reads_retry_topic=True, main_outbox=self.outbox,
         )
 
     def _close(self, reason: str) -> None:
@@ -637,6 +641,8 @@ class OrderProcessor:
                 log.error("record %s-%d@%d in the retry topic has no retry headers: %s",
                           record.topic, record.partition, record.offset, exc)
             if headers is not None:
+                if self.main_outbox is not None:
+                    self._settle_handover(headers)
                 now_ms = self.wall() * 1000
                 if now_ms < headers.due_ms:  # never before its due time: hold the partition
                     with self.lock:
@@ -650,6 +656,15 @@ class OrderProcessor:
             self._pause_all(tp, record.offset, f"circuit breaker {breaker.state.value}")
             return False
         return self._attempt(tp, record, attempt, headers, original)
+
+    def _settle_handover(self, headers: RetryHeaders) -> None:
+        """The main consumer sent this record here and may not have flushed that write yet: run
+        its acknowledgement (SentToRetryTopic, the source offset done) before this one's Received.
+        A failure is left to the main consumer's flush, which raises it again in its own loop."""
+        try:
+            self.main_outbox.settle(headers.hop)
+        except Exception as exc:  # noqa: BLE001 - the main consumer's flush raises it in its loop
+            log.debug("hand-over %s not settled here: %r", headers.hop, exc)
 
     def _attempt(self, tp: Any, record: Any, attempt: int = 0, headers: RetryHeaders | None = None,
                  original: SourceCoords | None = None, first_error: Exception | None = None,

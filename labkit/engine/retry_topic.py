@@ -78,6 +78,11 @@ class RetryHeaders:
     def planned_delay_ms(self) -> int:
         return self.due_ms - self.scheduled_ms
 
+    @property
+    def hop(self) -> tuple[str, int, int, int]:
+        """Which hand-over this is: the original record's coordinates and the attempt it carries."""
+        return self.original_topic, self.original_partition, self.original_offset, self.attempt
+
     def encode(self) -> list[tuple[str, bytes]]:
         return [
             (H_ATTEMPT, struct.pack(">i", self.attempt)),

@@ -93,3 +93,36 @@ def test_a_record_too_large_for_the_retry_topic_is_retried_in_place(short, event
     assert [e.topic for e in events.of("Retried")] == [short.orders_topic]  # retried in place
     assert "ORD-HUGE" in store
     assert_ledger(short, events, ids, store)
+
+
+def test_a_hand_over_is_recorded_before_its_retry_even_when_the_main_consumer_is_slow(short, events, processors):
+    """The retry topic's consumer can receive a hand-over before the main consumer, still busy
+    with the rest of its batch, awaited that write's ack: it settles the hand-over first, so
+    SentToRetryTopic always comes before the retry's Received."""
+    import time
+
+    from conftest import produce
+
+    injector = FailureInjector(fail_first=1, targets={"ORD-D"})
+    real_call = injector.call
+
+    def call(order):
+        if order.order_id == "ORD-SLOW":
+            time.sleep(1.5)  # the main consumer's batch goes on long after ORD-D's retry is due
+        real_call(order)
+
+    injector.call = call
+    policy = RetryPolicy(wait=Exponential(0.05, 2.0, 1.0), max_attempts=3)
+    orders = [Order("ORD-D", 40), Order("ORD-SLOW", 10)]
+    ids = produce(short, [(o.order_id, o.to_json()) for o in orders], events, partition=0)
+    p = processors.new(short, events=events, injector=injector, policy=policy, mode="topic").start()
+    wait_until(settled(events, ids), 30, "both orders settled")
+    p.stop()
+
+    story = [e.kind for e in events.events if getattr(e, "key", None) == "ORD-D" and e.kind != "Produced"]
+    assert story == ["Received", "RetryScheduled", "SentToRetryTopic", "Received", "Retried", "Processed"]
+    retry = next(e for e in events.of("Received") if e.topic == short.retry_topic)
+    slow_done = next(e for e in events.of("Processed") if e.key == "ORD-SLOW")
+    assert retry.ts < slow_done.ts  # the retry did not wait for the main consumer's batch
+    sent = next(e for e in events.of("SentToRetryTopic") if e.key == "ORD-D")
+    assert sent.ts <= retry.ts
