@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 
 from labkit.broker import embedded, jvm, state
 from labkit.broker.errors import BrokerError
-from labkit.broker.watch import BrokerDataLost, BrokerIdentity, forget_group, identity
+from labkit.broker.stuck_group import forget_group
+from labkit.broker.watch import BrokerDataLost, BrokerIdentity, identity
 from labkit.kafka.probe import probe, wait_until_ready
 from labkit.settings import Settings, load
 

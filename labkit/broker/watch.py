@@ -27,7 +27,7 @@ from typing import Any
 from labkit.broker import state
 from labkit.broker.errors import BrokerError
 
-__all__ = ["BrokerDataLost", "BrokerIdentity", "BrokerWatch", "forget_group", "identity", "restart_message"]
+__all__ = ["BrokerDataLost", "BrokerIdentity", "BrokerWatch", "identity", "restart_message"]
 
 log = logging.getLogger("labkit.broker")
 
@@ -148,25 +148,3 @@ class BrokerWatch:
                     "(the embedded broker keeps everything in memory, a restart empties it). "
                     f"{FIX}; broker.ensure() replaces the re-created topics.")
 
-
-def forget_group(settings: Any, group_id: str, timeout_ms: int = 3000) -> bool:
-    """Delete ``group_id`` on a broker that restarted empty (best effort, bounded; True if done).
-
-    Measured on the embedded broker: a consumer still running across the restart rejoins the new,
-    empty broker with its old member id; after it leaves, the group stays stuck ("SyncGroup failed
-    due to coordinator rebalance" every few seconds) and a fresh consumer of that group never gets
-    a partition. Deleting the group (its state there is junk anyway) clears it.
-    """
-    from labkit.kafka import clients
-
-    try:
-        admin = clients.admin(settings, bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms)
-    except Exception:  # noqa: BLE001 - best effort
-        return False
-    try:
-        admin.delete_groups([group_id])
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    finally:
-        admin.close()

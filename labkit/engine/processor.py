@@ -54,7 +54,8 @@ from typing import Any, NamedTuple
 
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from labkit.broker.watch import BrokerDataLost, BrokerWatch, forget_group
+from labkit.broker.stuck_group import StuckGroupCheck, forget_group, group_members, reset_stuck_group
+from labkit.broker.watch import BrokerDataLost, BrokerWatch
 from labkit.dlt.envelope import SourceCoords
 from labkit.dlt.publish import DltPublishError, publish_truncated_to_dlt, send_to_dlt
 from labkit.engine.done import DoneTracker
@@ -182,6 +183,7 @@ class OrderProcessor:
         self.consumer: Any = None
         self.error: BaseException | None = None
         self._watch: BrokerWatch | None = None
+        self._stuck: StuckGroupCheck | None = None  # the embedded broker can leave a group stuck
         self.lock = threading.RLock()
         self._tracker = DoneTracker()
         self.gate = DueGate()
@@ -292,6 +294,9 @@ class OrderProcessor:
                 if deadline is not None and self.clock() >= deadline:
                     reason = "timeout"
                     break
+                if self._stuck is not None and self._stuck.stuck(bool(self._assignment), self._members):
+                    self._rejoin_stuck_group()
+                    continue
                 self._step()
         except BaseException as exc:
             reason = f"error: {exc!r}"
@@ -339,6 +344,8 @@ class OrderProcessor:
         self._watch = BrokerWatch(self.settings.host_port, self.topics, expected=self.settings.topics).start()
         self._running.set()
         self.emit(ConsumerStarted(group_id=self.group_id, topics=tuple(self.topics), mode=self.mode))
+        if not self.reads_retry_topic:  # the main consumer speaks for its retry reader too
+            self._stuck = StuckGroupCheck.for_consumer(self.settings, own=len(self.client_ids))
         log.info("processor %s started: mode=%s topics=%s group=%s", self.consumer_id, self.mode, self.topics,
                  self.group_id)
         if self.mode == "topic" and not self.reads_retry_topic:
@@ -351,6 +358,24 @@ class OrderProcessor:
                            self.settings.session_timeout_ms / 1000, "the retry reader to join")
             except WaitTimeout:
                 log.info("processor %s: its retry reader has no partitions yet; consuming anyway", self.consumer_id)
+
+    def _members(self) -> list[Any]:
+        return group_members(self.settings, self.group_id)
+
+    def _rejoin_stuck_group(self) -> None:
+        """No partition for far longer than a rebalance, alone in the group, on the embedded
+        broker: it left the group stuck (:mod:`labkit.broker.stuck_group`). Leave, have the group
+        reset with its committed offsets kept, join again."""
+        log.warning("processor %s: no partition after %.0f s alone in group %s: the embedded broker left the "
+                    "group stuck; leaving it, resetting it (committed offsets kept) and joining again",
+                    self.consumer_id, self._stuck.after_s, self.group_id)
+        self._close("rejoining: the embedded broker left the group stuck")
+        try:
+            kept = reset_stuck_group(self.settings, self.group_id)
+            log.info("group %s reset, %d committed offsets kept", self.group_id, kept)
+        except Exception as exc:  # noqa: BLE001 - joining again may still work
+            log.warning("group %s could not be reset: %s", self.group_id, describe(exc))
+        self._open()
 
     def _retry_reader(self) -> OrderProcessor:
         """The retry topic's consumer: same group, handler, store, events, breaker and producer, its

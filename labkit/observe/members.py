@@ -30,7 +30,8 @@ def foreign_members(settings: Settings, own_client_ids: Iterable[str], group_id:
 
 
 def _describe(member: dict) -> str:
-    who = f"client id {member['client_id']} on {member['host']}" if member["client_id"] else "a member"
+    who = (f"client id {member['client_id']} on {member['host']}" if member["client_id"]
+           else "a member (this broker does not say which client)")
     parts = member.get("partitions")
     if parts:
         who += " holding " + ", ".join(f"{tp.topic}-{tp.partition}" for tp in parts)
