@@ -6,6 +6,9 @@ once with a clear message instead of deep inside kafka-python. Read from the env
 
 * ``LABKIT_BOOTSTRAP_SERVERS`` (fallback ``KAFKA_BOOTSTRAP_SERVERS``, default ``127.0.0.1:9092``)
 * ``LABKIT_FAST=1`` shrinks waits and backoffs for CI without changing the logic.
+* ``LABKIT_STUDENT`` (fallback ``JUPYTERHUB_USER``): on a machine many students share, each one's
+  topics and group get the student's name as a prefix (``alice.orders``, ``alice.orders-consumer-group``):
+  one broker, and nobody sees another's orders. Unset on a laptop: the module's own names.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+MAX_STUDENT_LEN = 40  # Kafka topic names stop at 249 characters; the prefix stays readable
 
 
 class SettingsError(ValueError):
@@ -33,6 +38,28 @@ def fast_mode(env: dict[str, str] | None = None) -> bool:
     """True when ``LABKIT_FAST`` asks for shrunken waits (CI, headless runs)."""
     env = os.environ if env is None else env
     return env.get("LABKIT_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def student_name(raw: str) -> str:
+    """A student's name as a topic-name prefix: lower case, anything but letters, digits, ``-``
+    and ``_`` becomes ``-`` (a JupyterHub user may be an e-mail address).
+
+    >>> student_name("Alice"), student_name("jean.dupont@ecole.fr")
+    ('alice', 'jean-dupont-ecole-fr')
+    """
+    name = "".join(c if c in _NAME_CHARS else "-" for c in raw.strip().lower()).strip("-_")
+    if not name:
+        raise SettingsError(f"LABKIT_STUDENT must contain a letter or a digit, got {raw!r}")
+    if len(name) > MAX_STUDENT_LEN:
+        raise SettingsError(f"LABKIT_STUDENT is at most {MAX_STUDENT_LEN} characters, got {len(name)}: {raw!r}")
+    return name
+
+
+def student_from_env(env: dict[str, str] | None = None) -> str:
+    """The student this environment names (``LABKIT_STUDENT``, else JupyterHub's user), or ``""``."""
+    env = os.environ if env is None else env
+    raw = env.get("LABKIT_STUDENT") or env.get("JUPYTERHUB_USER") or ""
+    return student_name(raw) if raw.strip() else ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,7 @@ class Settings:
     request_timeout_ms: int = 10_000
     api_timeout_ms: int = 10_000
     fast: bool = False
+    student: str = ""  # whose namespace these names are in ("" = the module's own names)
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers or any(":" not in s for s in self.servers):
@@ -105,6 +133,16 @@ class Settings:
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def for_student(self, student: str) -> Settings:
+        """The same settings in ``student``'s namespace: topics and group named ``<student>.<name>``.
+
+        >>> s = Settings().for_student("Alice")
+        >>> s.student, s.orders_topic, s.dlt_topic, s.group_id
+        ('alice', 'alice.orders', 'alice.orders.DLT', 'alice.orders-consumer-group')
+        """
+        name = student_name(student)
+        return self.with_prefix(f"{name}.").replace(student=name)
+
     def with_prefix(self, prefix: str) -> Settings:
         """The same settings with topic and group names prefixed (isolated tests and demos)."""
         return self.replace(
@@ -117,10 +155,18 @@ class Settings:
 
 
 def load(**overrides) -> Settings:
-    """Settings from the environment, with keyword overrides."""
-    values = {"bootstrap_servers": bootstrap_from_env(), "fast": fast_mode()}
+    """Settings from the environment, with keyword overrides; in the student's namespace when the
+    environment names one (``LABKIT_STUDENT``), unless ``student=""`` is given."""
+    values: dict[str, Any] = {"bootstrap_servers": bootstrap_from_env(), "fast": fast_mode()}
+    student = overrides.pop("student", None)
     values.update(overrides)
-    return Settings(**values)
+    settings = Settings(**values)
+    student = student_from_env() if student is None else student
+    if student and not settings.student:
+        named = {k for k in overrides if k in {"orders_topic", "dlt_topic", "retry_topic", "events_topic", "group_id"}}
+        spaced = settings.for_student(student)
+        settings = spaced.replace(**{k: getattr(settings, k) for k in named})  # explicit names win
+    return settings
 
 
 def from_args(args: Any) -> Settings:
