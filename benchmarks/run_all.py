@@ -29,6 +29,7 @@ BENCHMARKS = [
     ("rebalance_latency.py", "Rebalance latency (issue: consumer groups)", [], ["--runs", "2"]),
     ("api_load.py", "Order API load (issue: services)", [], []),
     ("chaos.py", "Chaos run: nothing lost (issue: prove nothing is lost)", [], ["--orders", "3000"]),
+    ("course_words.py", "What a student reads, and the three-hour agenda (issue: classroom)", [], []),
     ("course_runtime.py", "Course runtime, headless (issue: notebooks)", [], []),
     ("course_runtime.py", "Course runtime in the classroom: real backoffs, no LABKIT_FAST", ["--slow"], ["--slow"]),
 ]

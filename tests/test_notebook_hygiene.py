@@ -98,3 +98,14 @@ def test_shell_lines_are_plain_sh(path):
             for line in cell.source.splitlines():
                 if line.lstrip().startswith("!"):
                     assert not BASH_ONLY.search(line), f"{path.name}: bash-only syntax in {line!r}"
+
+
+def test_the_agenda_gives_every_notebook_its_minutes_and_sums_to_the_modules_three_hours():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from course_words import COURSE_MINUTES, agenda
+
+    planned = agenda(_load(NOTEBOOKS[0]))
+    assert sorted(planned) == [p.name[:2] for p in NOTEBOOKS], planned
+    assert sum(planned.values()) == COURSE_MINUTES, planned
