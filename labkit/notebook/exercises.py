@@ -1,0 +1,94 @@
+"""Checkers for the notebooks' *your turn* cells. Each runs the student's code on cases whose answer
+is known and prints one line per case: what works, and for what does not, what was expected. A
+checker never raises (a first try is not an error); it returns whether every case passed, so the
+reference solution's cell can ``assert`` it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from labkit.errors import ServiceUnavailable, ValidationError
+
+__all__ = ["check_retry_loop"]
+
+
+@dataclass
+class _Run:
+    """What a retry loop did with one record: its calls, its sleeps, its DLT writes."""
+
+    failures: list[BaseException]  # what process_record raises, call after call; then it succeeds
+    calls: int = 0
+    sleeps: list[int] = field(default_factory=list)
+    dlt: list[str] = field(default_factory=list)
+
+    def process_record(self, record: Any) -> None:
+        self.calls += 1
+        if self.calls <= len(self.failures):
+            raise self.failures[self.calls - 1]
+
+    def send_to_dlt(self, record: Any, error: BaseException) -> None:
+        self.dlt.append(type(error).__name__)
+
+    def sleep_with_backoff(self, retry_count: int) -> None:
+        self.sleeps.append(retry_count)
+
+
+def check_retry_loop(process: Callable[..., Any], max_retries: int = 5) -> bool:
+    """Check a ``process(records, process_record, send_to_dlt, sleep_with_backoff)`` loop, the shape
+    of the module's ``processWithErrorHandling``: a transient failure is retried up to ``max_retries``
+    times with a sleep before each retry (and none after the last failure), then dead-lettered as
+    ``MaxRetriesExceeded``; a permanent failure goes to the DLT at once; a success ends the loop.
+
+    >>> from labkit.errors import MaxRetriesExceeded
+    >>> def module_loop(records, process_record, send_to_dlt, sleep_with_backoff):
+    ...     for record in records:
+    ...         retry_count, processed = 0, False
+    ...         while not processed and retry_count < 5:
+    ...             try:
+    ...                 process_record(record); processed = True
+    ...             except ServiceUnavailable:
+    ...                 retry_count += 1; sleep_with_backoff(retry_count)
+    ...             except ValidationError as e:
+    ...                 send_to_dlt(record, e); processed = True
+    ...         if not processed:
+    ...             send_to_dlt(record, MaxRetriesExceeded(retry_count))
+    >>> check_retry_loop(module_loop)  # doctest: +ELLIPSIS
+    ❌ a record that always fails (transient): 5 calls (want 6: the first + 5 retries), sleeps for retries ...
+    ✅ a record that fails twice, then succeeds: 3 calls, sleeps for retries [1, 2], DLT nothing
+    ✅ an invalid record (permanent): 1 call, sleeps for retries [], DLT ['ValidationError']
+    False
+    """
+    always = [ServiceUnavailable("503")] * (max_retries + 1)
+    cases = [
+        ("a record that always fails (transient)", always, max_retries + 1, ["MaxRetriesExceeded"]),
+        ("a record that fails twice, then succeeds", [ServiceUnavailable("503")] * 2, 3, []),
+        ("an invalid record (permanent)", [ValidationError("Invalid amount -50")], 1, ["ValidationError"]),
+    ]
+    ok = True
+    for title, failures, want_calls, want_dlt in cases:
+        run = _Run(list(failures))
+        record = SimpleNamespace(topic="orders", partition=0, offset=42, key="ORD-CHECK", value=b"{}")
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # its "Retry n/5" lines would hide the verdict
+                process([record], run.process_record, run.send_to_dlt, run.sleep_with_backoff)
+        except Exception as exc:  # noqa: BLE001 - the student's code: say what it raised
+            print(f"❌ {title}: your function raised {type(exc).__name__}: {exc}")
+            ok = False
+            continue
+        fair_sleeps = list(range(1, run.calls))  # one before each retry it made, none after the last call
+        good = run.calls == want_calls and run.sleeps == fair_sleeps and run.dlt == want_dlt
+        ok &= good
+        calls = f"{run.calls} call{'s' if run.calls != 1 else ''}" + (
+            "" if run.calls == want_calls else f" (want {want_calls}: the first + {want_calls - 1} retries)")
+        sleeps = f"sleeps for retries {run.sleeps}" + ("" if run.sleeps == fair_sleeps else
+                                         f" (want {fair_sleeps}: one sleep before each retry, none after the "
+                                         "last failure)")
+        dlt = f"DLT {run.dlt or 'nothing'}" + ("" if run.dlt == want_dlt else f" (want {want_dlt or 'nothing'})")
+        print(f"{'✅' if good else '❌'} {title}: {calls}, {sleeps}, {dlt}")
+    return ok
