@@ -141,10 +141,16 @@ class Settings:
         ('alice', 'alice.orders', 'alice.orders.DLT', 'alice.orders-consumer-group')
         """
         name = student_name(student)
-        return self.with_prefix(f"{name}.").replace(student=name)
+        return self.replace(student="").with_prefix(f"{name}.").replace(student=name)
 
     def with_prefix(self, prefix: str) -> Settings:
-        """The same settings with topic and group names prefixed (isolated tests and demos)."""
+        """The same settings with topic and group names prefixed (isolated tests and demos), inside
+        the student's namespace if there is one.
+
+        >>> Settings().for_student("bob").with_prefix("nb08-replay-").orders_topic
+        'bob.nb08-replay-orders'
+        """
+        prefix = f"{self.student}.{prefix}" if self.student else prefix
         return self.replace(
             orders_topic=f"{prefix}orders",
             dlt_topic=f"{prefix}orders.DLT",

@@ -15,7 +15,7 @@ from typing import Any
 
 from labkit.errors import ServiceUnavailable, ValidationError
 
-__all__ = ["check_retry_loop"]
+__all__ = ["check_fix", "check_retry_loop"]
 
 
 @dataclass
@@ -91,4 +91,30 @@ def check_retry_loop(process: Callable[..., Any], max_retries: int = 5) -> bool:
                                          "last failure)")
         dlt = f"DLT {run.dlt or 'nothing'}" + ("" if run.dlt == want_dlt else f" (want {want_dlt or 'nothing'})")
         print(f"{'✅' if good else '❌'} {title}: {calls}, {sleeps}, {dlt}")
+    return ok
+
+
+def check_fix(fix: Callable[[Any], Any], entries: list[Any], fixable: set[str]) -> bool:
+    """Check a DLT ``fix(entry)`` on the real DLT ``entries`` (:class:`~labkit.dlt.DltEntry`): the
+    records keyed in ``fixable`` come back as a valid order (its ``orderId``, a positive number as
+    ``amount``, an upper-case ``status``), every other one as ``None`` (it stays in the DLT)."""
+    ok = True
+    for entry in entries:
+        key = entry.key_text
+        try:
+            order = fix(entry)
+        except Exception as exc:  # noqa: BLE001 - the student's code: say what it raised
+            print(f"❌ {key}: your fix raised {type(exc).__name__}: {exc}")
+            ok = False
+            continue
+        if key in fixable:
+            valid = (isinstance(order, dict) and order.get("orderId") == key
+                     and isinstance(order.get("amount"), (int, float)) and order["amount"] > 0
+                     and str(order.get("status", "")).isupper())
+            verdict = "fixed" if valid else f"want a valid order (orderId, amount > 0, STATUS), got {order!r}"
+        else:
+            valid = order is None
+            verdict = "left in the DLT" if valid else f"want None (no code can fix it), got {order!r}"
+        ok &= valid
+        print(f"{'✅' if valid else '❌'} {key}: {verdict}")
     return ok

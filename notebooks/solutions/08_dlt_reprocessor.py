@@ -1,7 +1,7 @@
 import json
 
 
-def fix(entry):
+def reference_fix(entry):
     """A corrected order for what a producer bug broke (amount as text, status in lower case);
     None for what no code can fix (a negative amount, bytes that are not JSON): it stays in the DLT."""
     try:

@@ -33,3 +33,23 @@ def test_a_loop_that_raises_or_never_dead_letters_is_named_not_raised(capsys):
     assert check_retry_loop(swallows) is False
     out = capsys.readouterr().out
     assert "DLT nothing (want ['MaxRetriesExceeded'])" in out and "DLT nothing (want ['ValidationError'])" in out
+
+
+def test_the_reference_fix_passes_and_a_fix_that_repairs_everything_is_named(capsys):
+    from types import SimpleNamespace
+
+    from labkit.notebook.exercises import check_fix
+
+    def entry(key, raw):
+        return SimpleNamespace(key_text=key, envelope=SimpleNamespace(raw_value=raw))
+
+    entries = [entry("ORD-TEXT-1", '{"orderId":"ORD-TEXT-1","amount":"120.50","status":"PENDING"}'),
+               entry("ORD-NEG-1", '{"orderId":"ORD-NEG-1","amount":-50,"status":"PENDING"}'),
+               entry("ORD-POISON-1", b"\xff\xfe not even text")]
+    namespace: dict = {}
+    exec((SOLUTIONS / "08_dlt_reprocessor.py").read_text(), namespace)
+    assert check_fix(namespace["reference_fix"], entries, fixable={"ORD-TEXT-1"}) is True
+    capsys.readouterr()
+    assert check_fix(lambda e: {"orderId": e.key_text, "amount": 1, "status": "PENDING"}, entries,
+                     fixable={"ORD-TEXT-1"}) is False
+    assert "❌ ORD-NEG-1: want None (no code can fix it)" in capsys.readouterr().out
