@@ -1,6 +1,6 @@
 """Headless execution time of every notebook, in course order, on one broker (goal: < 5 min in total).
 
-    python benchmarks/course_runtime.py [--engine kafka|embedded] [--slow]
+    python benchmarks/course_runtime.py [--engine kafka|embedded] [--slow] [--pause S] [--lab3-pause S]
 
 Like CI's nbval run: a broker on a free port, a private state dir, ``LABKIT_FAST=1`` (``--slow`` runs the
 real backoffs), each notebook in a fresh kernel, in order. Prints a Markdown table; exits non-zero if a
@@ -40,10 +40,31 @@ def slowest_cell(nb) -> tuple[float, str]:
     return best
 
 
+LAB3_SWITCH_OFF = ("05_retries.ipynb", "c28")  # step 5.4: curl ...simulate-transient-error?enabled=false
+
+
+def execute(client: NotebookClient, nb, name: str, pause_s: float, lab3_pause_s: float | None) -> None:
+    """Run every code cell in one kernel, sleeping ``pause_s`` before each (the broker and the
+    consumers do not wait while the class listens)."""
+    if not pause_s and lab3_pause_s is None:
+        client.execute()
+        return
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            wait = lab3_pause_s if (name, cell.get("id")) == LAB3_SWITCH_OFF and lab3_pause_s is not None else pause_s
+            time.sleep(wait)
+            client.execute_cell(cell, index)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", default="kafka", choices=["kafka", "embedded"])
     parser.add_argument("--slow", action="store_true", help="without LABKIT_FAST (the classroom timings)")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds to wait before every code cell")
+    parser.add_argument("--lab3-pause", type=float, default=None,
+                        help="seconds to wait before Lab 3's step 5.4 (05, switch the errors off) instead")
     args = parser.parse_args(argv)
     private_state_dir("labkit-course-")
     os.environ["LABKIT_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"
@@ -66,7 +87,7 @@ def main(argv=None) -> int:
                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
             t0 = time.perf_counter()
             try:
-                client.execute()
+                execute(client, nb, path.name, args.pause, args.lab3_pause)
             except CellExecutionError as exc:
                 failed = f"{path.name}: {str(exc)[-1500:]}"
             rows.append((path.name, time.perf_counter() - t0, sum(c.cell_type == "code" for c in nb.cells),
@@ -80,6 +101,9 @@ def main(argv=None) -> int:
             pass  # 09_checkpoint_and_cleanup stops the broker itself
     total = sum(row[1] for row in rows)
     mode = "real backoffs" if args.slow else "LABKIT_FAST=1"
+    if args.pause or args.lab3_pause:
+        mode += f", {args.pause:g} s before every code cell" + (
+            f", {args.lab3_pause:g} s before Lab 3's step 5.4" if args.lab3_pause is not None else "")
     print(f"### Course runtime, engine {args.engine}, {mode}, {os.cpu_count()} cores\n")
     print("| notebook | code cells | time | slowest cell |\n|---|---|---|---|")
     for name, seconds, cells, (cell_s, cell) in rows:

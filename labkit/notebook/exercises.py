@@ -14,8 +14,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from labkit.errors import ServiceUnavailable, ValidationError
+from labkit.wait import WaitTimeout, wait_until
 
-__all__ = ["check_fix", "check_retry_loop"]
+__all__ = ["check_dead_lettered", "check_fix", "check_order_processed", "check_retry_loop"]
 
 
 @dataclass
@@ -118,3 +119,62 @@ def check_fix(fix: Callable[[Any], Any], entries: list[Any], fixable: set[str]) 
         ok &= valid
         print(f"{'✅' if valid else '❌'} {key}: {verdict}")
     return ok
+
+
+def _verdict(ok: bool, text: str) -> bool:
+    print(f"{'✅' if ok else '❌'} {text}")
+    return ok
+
+
+def check_order_processed(settings: Any, events: Any, order_id: str | None, since: Any = None,
+                          timeout_s: float = 15.0) -> bool:
+    """Check, on the broker, that the student's order ``order_id`` is in the orders topic (written
+    after the offsets ``since``), that the consumer processed it (``events``) and that the group
+    committed past it. Waits up to ``timeout_s`` for the consumer."""
+    from labkit.kafka import committed_past, topic_frame
+
+    if not order_id:
+        return _verdict(False, "set my_order_id to the orderId you posted, then run this cell again")
+    records = topic_frame(settings, settings.orders_topic, since=since, keys=[order_id])
+    if records.empty:
+        return _verdict(False, f"no record with key {order_id} in {settings.orders_topic}: did the POST answer 202?")
+    coords = (int(records["partition"].iloc[-1]), int(records["offset"].iloc[-1]))
+    _verdict(True, f"{order_id} is in {settings.orders_topic}, partition {coords[0]}, offset {coords[1]}")
+    try:
+        wait_until(lambda: any((e.partition, e.offset) == coords for e in events.of("Processed", "SentToDLT")),
+                   timeout_s, "the consumer's verdict")
+    except WaitTimeout:
+        return _verdict(False, f"the consumer did not process it within {timeout_s:g} s: is the API running?")
+    outcome = next(e for e in events.of("Processed", "SentToDLT") if (e.partition, e.offset) == coords)
+    if outcome.kind == "SentToDLT":
+        return _verdict(False, f"the consumer sent it to the DLT ({outcome.error_message}): send a valid order")
+    _verdict(True, "the consumer processed it" + (" (a duplicate: that orderId was applied before)"
+                                                   if outcome.duplicate else ""))
+    try:
+        wait_until(lambda: committed_past(settings, [coords]), timeout_s, "the commit")
+    except WaitTimeout:
+        return _verdict(False, f"the group has not committed past it within {timeout_s:g} s")
+    return _verdict(True, f"{settings.group_id} committed past it: a restart will not deliver it again")
+
+
+def check_dead_lettered(settings: Any, order_id: str | None, timeout_s: float = 15.0) -> bool:
+    """Check, on the broker, that the DLT holds a record for the student's ``order_id`` whose
+    envelope points at the real record in the orders topic, with the same bytes."""
+    from labkit.dlt import read_dlt
+    from labkit.kafka import record_at
+
+    if not order_id:
+        return _verdict(False, "set my_order_id to the orderId you posted, then run this cell again")
+    try:
+        entry = wait_until(lambda: (read_dlt(settings, key=order_id) or [None])[-1], timeout_s,
+                           f"a DLT record for {order_id}")
+    except WaitTimeout:
+        return _verdict(False, f"no DLT record for {order_id} after {timeout_s:g} s: the consumer accepted it, "
+                               "or the API refused it (4xx)")
+    env = entry.envelope
+    _verdict(True, f"{order_id} is in {settings.dlt_topic}: {env.error_type}: {env.error_message} "
+                   f"(retryCount {env.retry_count})")
+    source = record_at(settings, env.original_topic, env.original_partition, env.original_offset)
+    same = source is not None and source.value == env.raw_value
+    return _verdict(same, f"its envelope points at {env.original_topic}-{env.original_partition}@"
+                          f"{env.original_offset}" + (", the same bytes" if same else ", which does not hold it"))

@@ -53,3 +53,12 @@ def test_the_reference_fix_passes_and_a_fix_that_repairs_everything_is_named(cap
     assert check_fix(lambda e: {"orderId": e.key_text, "amount": 1, "status": "PENDING"}, entries,
                      fixable={"ORD-TEXT-1"}) is False
     assert "❌ ORD-NEG-1: want None (no code can fix it)" in capsys.readouterr().out
+
+
+def test_a_your_turn_cell_left_empty_is_told_what_to_do(capsys):
+    from labkit.notebook.exercises import check_dead_lettered, check_order_processed
+    from labkit.settings import Settings
+
+    assert check_order_processed(Settings(), events=None, order_id=None) is False
+    assert check_dead_lettered(Settings(), order_id=None) is False
+    assert capsys.readouterr().out.count("❌ set my_order_id to the orderId you posted") == 2
