@@ -7,7 +7,8 @@ from labkit.lazy import exports
 
 PUBLIC = {
     "labkit.notebook.widgets": ["FailurePanel"],
-    "labkit.notebook.exercises": ["check_dead_lettered", "check_fix", "check_order_processed", "check_retry_loop"],
+    "labkit.notebook.exercises": ["check_dead_lettered", "check_dlt_reasons", "check_fix", "check_group_shares",
+                                  "check_order_processed", "check_retry_loop"],
 }
 __all__ = [name for names in PUBLIC.values() for name in names]
 __getattr__, __dir__ = exports(__name__, PUBLIC)

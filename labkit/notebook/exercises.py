@@ -16,7 +16,8 @@ from typing import Any
 from labkit.errors import ServiceUnavailable, ValidationError
 from labkit.wait import WaitTimeout, wait_until
 
-__all__ = ["check_dead_lettered", "check_fix", "check_order_processed", "check_retry_loop"]
+__all__ = ["check_dead_lettered", "check_dlt_reasons", "check_fix", "check_group_shares", "check_order_processed",
+           "check_retry_loop"]
 
 
 @dataclass
@@ -178,3 +179,53 @@ def check_dead_lettered(settings: Any, order_id: str | None, timeout_s: float = 
     same = source is not None and source.value == env.raw_value
     return _verdict(same, f"its envelope points at {env.original_topic}-{env.original_partition}@"
                           f"{env.original_offset}" + (", the same bytes" if same else ", which does not hold it"))
+
+
+def check_group_shares(settings: Any, group: Any, members: int = 3, timeout_s: float = 30.0) -> bool:
+    """Check, on the broker, that the consumer group has ``members`` members and that every
+    partition of the orders topic is owned by exactly one of them (from the broker's assignments,
+    or from the consumers' own events where the broker does not say). Waits for the rebalance."""
+    from labkit.observe.lag import group_state
+
+    wanted = list(range(settings.orders_partitions))
+
+    def shares() -> dict | None:
+        state = group_state(settings)
+        if len(state["members"]) != members:
+            return None
+        if state["assignments_known"]:
+            owned = {m["member_id"]: [tp.partition for tp in m["partitions"] if tp.topic == settings.orders_topic]
+                     for m in state["members"]}
+        else:  # the embedded broker keeps assignments to itself: the consumers' events say
+            owned = {name: [p for t, p in parts if t == settings.orders_topic]
+                     for name, parts in group.assignment().items()}
+        flat = sorted(p for parts in owned.values() for p in parts)
+        return owned if len(owned) == members and flat == wanted else None
+
+    try:
+        owned = wait_until(shares, timeout_s, "the rebalance", interval_s=0.5)
+    except WaitTimeout:
+        found = len(group_state(settings)["members"])
+        return _verdict(False, f"after {timeout_s:g} s the group has {found} member(s), or its partitions are "
+                               f"not shared yet: want {members} members owning {wanted} once each")
+    split = " / ".join(str(len(parts)) for parts in owned.values())
+    return _verdict(True, f"{members} members share the {len(wanted)} partitions of {settings.orders_topic}, "
+                          f"each owned once: {split}")
+
+
+def check_dlt_reasons(settings: Any, answer: dict[str, int] | None, since: float) -> bool:
+    """Check the student's count of this run's DLT records by ``errorType`` (``{"ValidationException":
+    3}``) against the DLT itself, read from the broker (records whose error time is after ``since``)."""
+    from collections import Counter
+
+    from labkit.dlt import read_dlt
+
+    if not answer:
+        return _verdict(False, "set my_counts to a dict {errorType: records}, then run this cell again")
+    truth = dict(Counter(entry.error_type for entry in read_dlt(settings, since=since)))
+    if dict(answer) == truth:
+        return _verdict(True, f"right: this run's DLT records by errorType are {truth}")
+    wrong = sorted(set(answer) | set(truth))
+    detail = ", ".join(f"{k}: yours {answer.get(k, 0)}, the DLT's {truth.get(k, 0)}" for k in wrong
+                       if answer.get(k, 0) != truth.get(k, 0))
+    return _verdict(False, f"not yet: {detail} (only this run's records count: since=run_started)")
