@@ -74,7 +74,8 @@ class StuckGroupCheck:
     """Says when a consumer with no partitions should leave its group, have it reset and join again.
 
     ``stuck(has_partitions, members)`` is called from the consumer's loop; it is true once the
-    consumer has had no partition for ``after_s`` (default: twice the session timeout plus 5 s)
+    consumer has had no partition for ``after_s`` (default: a session timeout plus 3 s; an honest
+    join there takes about half a session, and a notebook's API waits 20 s for its consumer)
     on a broker labkit started with the embedded engine, and ``members()`` (called then only)
     shows no member but ours (``own`` of them). Only once per ``after_s``: a reset that did not
     help is not repeated in a tight loop.
@@ -102,7 +103,7 @@ class StuckGroupCheck:
     @classmethod
     def for_consumer(cls, settings: Any, own: int) -> StuckGroupCheck:
         record = identity(settings.host_port)
-        return cls(after_s=2 * settings.session_timeout_ms / 1000 + 5, own=own,
+        return cls(after_s=settings.session_timeout_ms / 1000 + 3, own=own,
                    engine=record.engine if record is not None else None)
 
     def stuck(self, has_partitions: bool, members: Callable[[], list[Any]]) -> bool:
