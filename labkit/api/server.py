@@ -222,7 +222,7 @@ class ApiServer:
         processor = self.service.processor
         try:
             wait_until(lambda: processor.assignment or processor.error, timeout_s, "the API's consumer to join")
-            require_alone(self.service.settings, processor.client_ids)
+            require_alone(self.service.settings, processor.group_client_ids)
         except BaseException:
             self.stop()
             raise

@@ -1,4 +1,4 @@
-"""Consumer groups the lite embedded broker leaves stuck, and how labkit clears them.
+"""Consumer groups the lite embedded broker mishandles, and how labkit copes.
 
 Measured on the embedded broker (Tansu, ``reference/tansu-compat.md``):
 
@@ -9,7 +9,12 @@ Measured on the embedded broker (Tansu, ``reference/tansu-compat.md``):
 * **after a restart**: a consumer still running across a restart of the (memory-only) broker
   rejoins with its old member id and leaves the group stuck the same way.
 
-Deleting the group clears both. Its committed offsets are read first and written back
+* **members reading different topics**: a group whose members subscribe to different topics (the
+  topic mode's main consumer reads ``orders``, its retry reader ``orders.retry``) gives one of them
+  no partition at all, rebalance after rebalance (Apache Kafka assigns each its topic's partitions).
+  :func:`retry_group_id` gives the retry reader a group of its own there.
+
+Deleting the group clears the first two. Its committed offsets are read first and written back
 (:func:`reset_stuck_group`), so nothing is consumed twice or skipped. :class:`StuckGroupCheck`
 lets a consumer notice that it has had no partition for far longer than the embedded broker's
 slowest honest rebalance (about half a session timeout) while alone in its group, and only then.
@@ -25,9 +30,27 @@ from typing import Any
 from labkit.broker.watch import identity
 from labkit.kafka.offsets import ask_group_coordinator
 
-__all__ = ["StuckGroupCheck", "forget_group", "group_members", "reset_stuck_group"]
+__all__ = ["StuckGroupCheck", "forget_group", "group_members", "reset_stuck_group", "retry_group_id"]
 
 log = logging.getLogger("labkit.broker")
+
+
+def on_embedded_broker(settings: Any) -> bool:
+    """Whether the broker at ``settings``' address is one labkit started with the embedded engine."""
+    record = identity(settings.host_port)
+    return record is not None and record.engine == "embedded"
+
+
+def retry_group_id(settings: Any, group_id: str) -> str:
+    """The group of the retry topic's consumer: the main consumer's group (as Spring Kafka's retry
+    containers do), except on the embedded broker, which cannot share one group between members
+    reading different topics: ``<group>.retry`` there.
+
+    >>> from labkit.settings import Settings
+    >>> retry_group_id(Settings(bootstrap_servers="127.0.0.1:1"), "orders-consumer-group")
+    'orders-consumer-group'
+    """
+    return f"{group_id}.retry" if on_embedded_broker(settings) else group_id
 
 
 def forget_group(settings: Any, group_id: str, timeout_ms: int = 3000) -> bool:
@@ -102,9 +125,8 @@ class StuckGroupCheck:
 
     @classmethod
     def for_consumer(cls, settings: Any, own: int) -> StuckGroupCheck:
-        record = identity(settings.host_port)
         return cls(after_s=settings.session_timeout_ms / 1000 + 3, own=own,
-                   engine=record.engine if record is not None else None)
+                   engine="embedded" if on_embedded_broker(settings) else None)
 
     def stuck(self, has_partitions: bool, members: Callable[[], list[Any]]) -> bool:
         if not self.enabled:

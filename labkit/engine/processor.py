@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from labkit.broker.stuck_group import StuckGroupCheck, forget_group, group_members, reset_stuck_group
+from labkit.broker.stuck_group import StuckGroupCheck, forget_group, group_members, reset_stuck_group, retry_group_id
 from labkit.broker.watch import BrokerDataLost, BrokerWatch
 from labkit.dlt.envelope import SourceCoords
 from labkit.dlt.publish import DltPublishError, publish_truncated_to_dlt, send_to_dlt
@@ -225,6 +225,15 @@ class OrderProcessor:
         return [self.consumer_id] + ([f"{self.consumer_id}-retry"] if has_reader else [])
 
     @property
+    def group_client_ids(self) -> list[str]:
+        """Those of :attr:`client_ids` that are members of :attr:`group_id` (the retry reader has a
+        group of its own on the embedded broker: :func:`~labkit.broker.stuck_group.retry_group_id`)."""
+        ids = self.client_ids
+        if len(ids) > 1 and retry_group_id(self.settings, self.group_id) != self.group_id:
+            return ids[:1]
+        return ids
+
+    @property
     def stats(self) -> dict[str, Any]:
         stats = self.events.stats()
         with self.lock:
@@ -345,7 +354,7 @@ class OrderProcessor:
         self._running.set()
         self.emit(ConsumerStarted(group_id=self.group_id, topics=tuple(self.topics), mode=self.mode))
         if not self.reads_retry_topic:  # the main consumer speaks for its retry reader too
-            self._stuck = StuckGroupCheck.for_consumer(self.settings, own=len(self.client_ids))
+            self._stuck = StuckGroupCheck.for_consumer(self.settings, own=len(self.group_client_ids))
         log.info("processor %s started: mode=%s topics=%s group=%s", self.consumer_id, self.mode, self.topics,
                  self.group_id)
         if self.mode == "topic" and not self.reads_retry_topic:
@@ -389,7 +398,8 @@ class OrderProcessor:
             self.settings, policy=self.policy, mode="topic", injector=self.injector, events=self.events,
             handler=self.handler, store=self.store, breaker=self.breaker, clock=self.clock, wall=self.wall,
             sleep=self.sleep, max_poll_records=self.max_poll_records, poll_timeout_ms=self.poll_timeout_ms,
-            group_id=self.group_id, consumer_id=self.client_ids[1], consumer_overrides=overrides,
+            group_id=retry_group_id(self.settings, self.group_id), consumer_id=self.client_ids[1],
+            consumer_overrides=overrides,
             producer=self.producer, seed=self.rng.randrange(2**32), ack_timeout_s=self.ack_timeout_s,
             before_commit=self.before_commit, reads_retry_topic=True, main_outbox=self.outbox,
         )

@@ -282,10 +282,14 @@ class ChaosMonkey(threading.Thread):
 
 
 def _uncommitted(settings: Settings, topics: list[str]) -> dict[str, int]:
+    from labkit.broker.stuck_group import retry_group_id
     from labkit.kafka.offsets import committed_offsets, log_end_offsets
 
     ends = log_end_offsets(settings, topics)
-    committed = committed_offsets(settings, topics=topics)
+    committed = committed_offsets(settings, topics=[t for t in topics if t != settings.retry_topic])
+    if settings.retry_topic in topics:  # its consumers' group: the main one, except on the embedded broker
+        committed |= committed_offsets(settings, retry_group_id(settings, settings.group_id),
+                                       topics=[settings.retry_topic])
     gaps = {}
     for tp, end in ends.items():
         done = committed.get(tp) or 0
