@@ -147,7 +147,7 @@ With a broker (so not a doctest)::
 
     with LagSampler(settings, group_id, [settings.orders_topic]) as sampler:
         run_the_demo()
-    sampler.frame()        # ts, topic, partition, lag (lag NA where nothing is committed)
+    sampler.frame()        # ts, topic, partition, lag (all of a partition's records if nothing is committed)
 
     Bounded: at most ``max_samples`` samples are kept (oldest dropped), each sample is bounded by
     ``timeout_s``, and ``stop()`` waits at most ``timeout_s`` for the thread. A failed sample
@@ -176,8 +176,9 @@ With a broker (so not a doctest)::
         ends = log_end_offsets(self.settings, self.topics, self.timeout_s)
         committed = committed_offsets(self.settings, self.group_id, timeout_s=self.timeout_s)
         ts = pd.Timestamp.now(tz="UTC")
-        rows = [(ts, tp.topic, tp.partition, pd.NA if committed.get(tp) is None else end - committed[tp])
-                for tp, end in sorted(ends.items())]
+        # a partition the group never committed counts all its records: its consumers start at the
+        # earliest offset (0 for the course's topics), so every record there is still to be read
+        rows = [(ts, tp.topic, tp.partition, end - (committed.get(tp) or 0)) for tp, end in sorted(ends.items())]
         with self._lock:
             self._samples.append(rows)
         return self._frame([rows])
@@ -228,7 +229,7 @@ With a broker (so not a doctest)::
         return self._frame(samples)
 
     def totals(self) -> pd.DataFrame:
-        """Total lag per sample (``ts``, ``lag``), NA partitions counted as 0."""
+        """Total lag per sample (``ts``, ``lag``)."""
         df = self.frame()
         if not len(df):
             return pd.DataFrame(columns=["ts", "lag"])

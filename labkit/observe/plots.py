@@ -63,11 +63,12 @@ def _t0(frame: pd.DataFrame) -> float:
 
 
 def backoff_curves(strategies: Mapping[str, Any] | None = None, n: int = 8, seeds: Iterable[int] = range(200),
-                   ax: Any = None) -> Figure:
+                   ax: Any = None, yscale: str = "symlog", ymax: float | None = None) -> Figure:
     """Planned delay before retry 1..n for each strategy (default: the module's four,
     :data:`labkit.policy.wait.WAIT_STRATEGIES`). Jittered strategies show their median as a line and the
-    band between the smallest and the largest delay drawn over ``seeds``. Symlog y axis: 0 s
-    (immediate) and 128 s (exponential) on one chart."""
+    band between the smallest and the largest delay drawn over ``seeds``. Symlog y axis by default: 0 s
+    (immediate) and 128 s (exponential) on one chart; ``yscale="linear"`` where the point is near a cap
+    (a band of 240-360 s and a line at 300 s look alike on a log axis), with ``ymax`` to zoom on it."""
     from labkit.policy.wait import WAIT_STRATEGIES
 
     fig, ax = _axes(ax)
@@ -88,10 +89,16 @@ def backoff_curves(strategies: Mapping[str, Any] | None = None, n: int = 8, seed
         if jittered:
             ax.fill_between(attempts, low, high, color=color, alpha=0.25, lw=0,
                             label=f"{name}: jitter range ({len(seeds)} seeds)")
-    ax.set_yscale("symlog", linthresh=0.1, linscale=0.5)
+    if yscale == "symlog":
+        ax.set_yscale("symlog", linthresh=0.1, linscale=0.5)
+    else:
+        ax.set_yscale(yscale)
+        ax.set_ylim(bottom=0)
+    if ymax is not None:
+        ax.set_ylim(top=ymax)
     ax.set_xticks(attempts)
     ax.set_xlabel("retry number")
-    ax.set_ylabel("delay before the retry (s, symlog scale)")
+    ax.set_ylabel(f"delay before the retry (s, {yscale} scale)")
     ax.set_title("Backoff strategies: planned delay per retry")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
