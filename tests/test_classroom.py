@@ -23,11 +23,15 @@ LABS = [name for name in NAMES if not name.startswith("09")]  # 09 ends by delet
 pytestmark = [pytest.mark.broker, pytest.mark.classroom]
 
 
-def run(name: str, env: dict[str, str | None], pauses: dict[str, float] | None = None) -> str:
+def run(name: str, env: dict[str, str | None], pauses: dict[str, float] | None = None,
+        as_slides: bool = False) -> str:
     """Execute ``name`` cell by cell in a fresh kernel with ``env``, sleeping ``pauses[cell id]``
     seconds before that cell (an instructor talking: the broker and the consumers do not wait);
-    returns what the code cells printed. A failing cell raises nbclient's CellExecutionError."""
+    ``as_slides``: without the cells a RISE presentation skips (folded solutions). Returns what the
+    code cells printed. A failing cell raises nbclient's CellExecutionError."""
     nb = nbformat.read(NOTEBOOKS / name, 4)
+    if as_slides:
+        nb.cells = [c for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") != "skip"]
     client = NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
     saved = dict(os.environ)
     for key, value in env.items():  # the kernel inherits this process's environment; None unsets
@@ -92,3 +96,10 @@ def test_lab3_at_a_class_pace_ends_in_the_dlt_and_says_so(kernel_env):
     printed = run("05_retries.ipynb", kernel_env | {"LABKIT_FAST": None}, pauses={c: 20 for c in lab3} | {"c28": 90})
     assert "ORD-RETRY sent to the DLT after 5 retries" in printed, printed[-2000:]
     assert "✅ ORD-RETRY in the DLT after 5 retries" in printed, printed[-2000:]
+
+
+def test_08_presented_live_runs_without_its_skipped_solution_cells(kernel_env):
+    """RISE never runs the cells it skips: each exercise then loads its reference solution itself."""
+    printed = run("08_going_further.ipynb", kernel_env, as_slides=True)
+    for name in ("capped", "breaker", "fix"):
+        assert f"using the reference `{name}`" in printed, printed[-2000:]
