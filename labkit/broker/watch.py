@@ -2,7 +2,7 @@
 
 The embedded broker keeps everything in memory: after a restart its topics, records, committed
 offsets and groups are gone, and the first client metadata request silently re-creates the topics
-with its default of 4 partitions (``reference/tansu-compat.md`` row 6). A consumer then sits on an
+with its default of 4 partitions (``docs/tansu-compat.md`` row 6). A consumer then sits on an
 empty 4-partition ``orders`` and reports nothing - the worst kind of failure for a student.
 
 :class:`BrokerWatch` is polled by long-running clients (the :class:`~labkit.engine.processor.OrderProcessor`

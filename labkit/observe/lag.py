@@ -42,7 +42,7 @@ def group_state(settings: Settings | None = None, group_id: str | None = None,
     "client_id", "host", "group_instance_id", "partitions"}], "assignments_known", "error"}``.
     ``partitions`` is a sorted list of TopicPartition, or None when the broker does not say.
 
-    Engine limits (measured, see ``reference/tansu-compat.md``): on the embedded broker the state
+    Engine limits (measured, see ``docs/tansu-compat.md``): on the embedded broker the state
     (Stable, Empty, PreparingRebalance...) and member ids are right, but ``client_id``, ``host``,
     the assignor and the assignments come back empty (here: None, ``assignments_known=False``);
     an unknown group reads "Empty" there and "Dead" with an error on Apache Kafka. ``list_groups``

@@ -154,7 +154,7 @@ def static_restart(settings: Settings, session_timeout_ms: int = 15_000, heartbe
     back), ``others_rebalanced`` (consumer-1's assign / revoke / lost events during the restart:
     ``[]`` when static membership works) and ``events``. Apache Kafka only: the embedded broker does
     not implement it (it rebalances anyway, or never gives the partitions back -
-    ``reference/tansu-compat.md``)."""
+    ``docs/tansu-compat.md``)."""
     events = events if events is not None else EventLog()
     group_id = f"{settings.group_id}-static-{uuid.uuid4().hex[:6]}"
     with ConsumerGroup(settings.replace(group_id=group_id), events=events, static=True, http=False,

@@ -13,7 +13,7 @@ from tests.conftest import ENGINE
 pytestmark = [
     pytest.mark.broker,
     pytest.mark.skipif(ENGINE != "kafka", reason="static membership: the embedded broker (Tansu) does not "
-                       "implement it (see reference/tansu-compat.md); runs on the Apache Kafka engine"),
+                       "implement it (see docs/tansu-compat.md); runs on the Apache Kafka engine"),
 ]
 
 
