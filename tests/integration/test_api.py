@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -411,3 +412,27 @@ def test_starting_the_api_twice_in_one_process_leaves_one_consumer(settings):
     finally:
         second.stop()
         first.stop()
+
+
+def terminal_commands() -> list[tuple[str, str]]:
+    """The terminal twins the notebooks show next to their ``!curl`` cells (Markdown ``*-terminal`` cells)."""
+    import nbformat
+
+    found = []
+    for path in sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, 4).cells:
+            if cell.cell_type == "markdown" and cell.get("id", "").endswith("-terminal") and "```bash" in cell.source:
+                block = cell.source.split("```bash\n", 1)[1].split("\n```", 1)[0]
+                found += [(f"{path.name}:{cell.id}", line) for line in block.splitlines() if line.strip()]
+    return found
+
+
+@pytest.mark.parametrize("where,command", terminal_commands(), ids=[w for w, _ in terminal_commands()])
+def test_the_notebooks_terminal_commands_run_as_printed(settings, where, command):
+    """Copied into a terminal (single braces, localhost:18082), each answers with JSON, not an error."""
+    with ApiServer(short_settings(settings), port=0) as api:
+        out = sh(command, api.port)
+    body = out.split("\nHTTP ")[0].strip()
+    assert body and json_objects(body), f"{where}: {out!r}"
+    if "\nHTTP " in out:
+        assert out.rsplit("HTTP ", 1)[1].strip() in {"202", "422"}, f"{where}: {out!r}"
