@@ -109,3 +109,10 @@ def test_the_agenda_gives_every_notebook_its_minutes_and_sums_to_the_modules_thr
     planned = agenda(_load(NOTEBOOKS[0]))
     assert sorted(planned) == [p.name[:2] for p in NOTEBOOKS], planned
     assert sum(planned.values()) == COURSE_MINUTES, planned
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_slides_keep_tall_cells_scrollable(path):
+    """RISE cuts a slide taller than the screen unless ``scroll`` is on (long outputs, tables)."""
+    rise = _load(path).metadata.get("rise", {})
+    assert rise.get("scroll") is True, f"{path.name}: metadata.rise.scroll must be true"
