@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import shutil
 import signal
@@ -47,6 +48,8 @@ from labkit.group.wire import EventReader
 from labkit.observe.timeline import Timeline, assignment_from_events
 from labkit.settings import Settings
 from labkit.wait import WaitTimeout, wait_until
+
+log = logging.getLogger("labkit.group")
 
 __all__ = ["ConsumerGroup"]
 
@@ -79,6 +82,9 @@ class _Instance:
 
 
 _LIVE: weakref.WeakSet[ConsumerGroup] = weakref.WeakSet()
+# the last group started per (broker, group id, instance names): a notebook cell run again replaces
+# its group instead of adding processes to the same Kafka group (weak: a dropped group still dies)
+_LATEST: weakref.WeakValueDictionary[tuple[str, str, str], ConsumerGroup] = weakref.WeakValueDictionary()
 
 
 @atexit.register
@@ -130,6 +136,14 @@ class ConsumerGroup:
         self._lock = threading.Lock()
         self._wire: EventReader | None = None  # this run's events, from the events topic
         self.closed = False
+        key = (self.settings.bootstrap_servers, self.settings.group_id, name_prefix)
+        previous = _LATEST.get(key)
+        if previous is not None and not previous.closed:
+            # the same cell run again: stop the first run's instances (they leave the group cleanly)
+            log.info("closing the consumer group this process started before in %s (%s)",
+                     self.settings.group_id, ", ".join(previous.names) or "no instance running")
+            previous.close()
+        _LATEST[key] = self
         _LIVE.add(self)
 
     # --- membership -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+import weakref
 from typing import Any
 
 import ipywidgets as w
@@ -63,6 +64,11 @@ def _resolve(target: Any) -> tuple[Any, Any, Any]:
         return target, None, None
     raise TypeError("expected a FailureInjector, an ApiService or an ApiServer, "
                     f"got {type(target).__name__}")
+
+
+# the open panel of each failure injector: a panel cell run again closes the first panel, which
+# would otherwise stay subscribed to the events and keep refreshing (weak: a dropped panel is gone)
+_PANELS: weakref.WeakValueDictionary[int, FailurePanel] = weakref.WeakValueDictionary()
 
 
 class FailurePanel:
@@ -113,6 +119,10 @@ class FailurePanel:
         self.switches.observe(self._on_switch, names=list(SWITCHES))
         if live and self.events is not None and hasattr(self.events, "subscribe"):
             self._unsubscribe = self.events.subscribe(self._on_event)
+        previous = _PANELS.get(id(self.injector))
+        if previous is not None and previous is not self:
+            previous.close()
+        _PANELS[id(self.injector)] = self
 
     # --- model -> service ---------------------------------------------------------------------
 

@@ -135,3 +135,26 @@ def test_a_terminal_consumer_creates_its_events_topic_and_commits(settings, tmp_
         proc.terminate()
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def test_a_group_started_again_in_the_same_process_replaces_the_first(settings):
+    """A notebook cell run twice (`group = ConsumerGroup(...); group.start(1)`): the first run's
+    instances leave cleanly, the Kafka group has the second run's members only."""
+    from labkit.observe.lag import group_state
+
+    first = ConsumerGroup(settings, events=EventLog())
+    second = None
+    try:
+        first.start(1)
+        first.wait_for_assignment([settings.orders_partitions], timeout_s=40)
+        pids = [first.pid(name) for name in first.names]
+        second = ConsumerGroup(settings, events=EventLog())
+        assert first.closed and first.names == []
+        assert all(subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0 for pid in pids)
+        second.start(1)
+        second.wait_for_assignment([settings.orders_partitions], timeout_s=40)
+        wait_until(lambda: len(group_state(settings)["members"]) == 1, 30, "one member in the group")
+    finally:
+        first.close()
+        if second is not None:
+            second.close()

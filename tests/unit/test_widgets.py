@@ -126,3 +126,13 @@ def test_the_model_alone_validates():
     with pytest.raises(TraitError):
         switches.fail_first = -1
     assert (switches.enabled, switches.rate, switches.fail_first) == (False, 1.0, 0)
+
+
+def test_a_panel_cell_run_again_closes_the_first_panel():
+    injector, events = FailureInjector(), EventLog()
+    first = FailurePanel(injector, events)
+    second = FailurePanel(injector, events)
+    assert first._unsubscribe is None and second._unsubscribe is not None
+    assert len(events._subscribers) == 1  # only the second panel still refreshes
+    second.close()
+    assert len(events._subscribers) == 0
