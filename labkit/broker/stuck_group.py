@@ -7,8 +7,7 @@ Measured on the embedded broker (Tansu, ``docs/tansu-compat.md``):
   (2 min observed): it never gets a partition. Apache Kafka assigns it within a second. A student
   meets it by stopping a terminal ``labkit consumer`` and starting the notebook's API again;
 * **after a restart**: a consumer still running across a restart of the (memory-only) broker
-  rejoins with its old member id and leaves the group stuck the same way.
-
+  rejoins with its old member id and leaves the group stuck the same way;
 * **members reading different topics**: a group whose members subscribe to different topics (the
   topic mode's main consumer reads ``orders``, its retry reader ``orders.retry``) gives one of them
   no partition at all, rebalance after rebalance (Apache Kafka assigns each its topic's partitions).
@@ -30,7 +29,8 @@ from typing import Any
 from labkit.broker.watch import identity
 from labkit.kafka.offsets import ask_group_coordinator
 
-__all__ = ["StuckGroupCheck", "forget_group", "group_members", "reset_stuck_group", "retry_group_id"]
+__all__ = ["StuckGroupCheck", "forget_group", "group_members", "on_embedded_broker", "reset_stuck_group",
+           "retry_group_id"]
 
 log = logging.getLogger("labkit.broker")
 

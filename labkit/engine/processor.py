@@ -30,10 +30,10 @@ Transient failures are retried by the :class:`~labkit.policy.retry.RetryPolicy` 
     partition wait (ordering is kept).
 ``topic``
     non-blocking: publish to the retry topic with the retry state in headers, commit, move on
-    (:mod:`labkit.engine.retry_topic`). The retry topic has its own consumer (:attr:`OrderProcessor.retry_reader`,
-    same group, own thread), so its records are not fetched behind the backlog of ``orders``; it never
-    processes a record before its due time (pause, keep aside, handle when due, resume). Ordering per
-    key is not kept.
+    (:mod:`labkit.engine.retry_topic`). The retry topic has its own consumer
+    (:attr:`OrderProcessor.retry_reader`, same group but on the embedded broker, own thread), so its
+    records are not fetched behind the backlog of ``orders``; it never processes a record before its
+    due time (pause, keep aside, handle when due, resume). Ordering per key is not kept.
 
 A :class:`~labkit.policy.breaker.CircuitBreaker` (optional) counts transient failures: when it opens,
 consumption of every assigned partition pauses (the failed record is put back, no retry spent),
@@ -387,8 +387,9 @@ class OrderProcessor:
         self._open()
 
     def _retry_reader(self) -> OrderProcessor:
-        """The retry topic's consumer: same group, handler, store, events, breaker and producer, its
-        own thread, partitions and due-time gate."""
+        """The retry topic's consumer: same group (a group of its own on the embedded broker:
+        :func:`~labkit.broker.stuck_group.retry_group_id`), handler, store, events, breaker and
+        producer; its own thread, partitions and due-time gate."""
         # a partition resumed after a hold is fetched again only once the fetch in flight returns, and
         # on a quiet retry topic the broker holds that one for fetch.max.wait.ms (500 ms): keep it short
         overrides = {"fetch_max_wait_ms": RETRY_FETCH_MAX_WAIT_MS} | dict(self.consumer_overrides)
