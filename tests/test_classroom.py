@@ -85,6 +85,7 @@ def test_the_checklist_passes_on_the_labs_evidence_then_says_what_its_clean_up_r
         run("09_checkpoint_and_cleanup.ipynb", kernel_env)
 
 
+@pytest.mark.timeout(600)  # ~270 s of pauses (a class's pace) on top of the lab's own ~60 s
 def test_lab3_at_a_class_pace_ends_in_the_dlt_and_says_so(kernel_env):
     # the module's real delays (retries ~1, 3, 7, 15, 31 s after the order), 20 s of explanation before
     # every step of Lab 3 and 90 s before step 5.4 switches the errors off: every retry fails first, the
