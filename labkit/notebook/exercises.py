@@ -188,6 +188,10 @@ def check_group_shares(settings: Any, group: Any, members: int = 3, timeout_s: f
     from labkit.observe.lag import group_state
 
     wanted = list(range(settings.orders_partitions))
+    running = list(getattr(group, "names", []))
+    if len(running) != members:  # nothing to wait for: say so at once
+        return _verdict(False, f"{len(running)} instance(s) running ({', '.join(running) or 'none'}): want {members}; "
+                               "add or stop consumers, then run this cell again")
 
     def shares() -> dict | None:
         state = group_state(settings)

@@ -62,3 +62,14 @@ def test_a_your_turn_cell_left_empty_is_told_what_to_do(capsys):
     assert check_order_processed(Settings(), events=None, order_id=None) is False
     assert check_dead_lettered(Settings(), order_id=None) is False
     assert capsys.readouterr().out.count("❌ set my_order_id to the orderId you posted") == 2
+
+
+def test_the_group_checker_answers_at_once_when_the_instances_are_not_there(capsys):
+    from types import SimpleNamespace
+
+    from labkit.notebook.exercises import check_group_shares
+    from labkit.settings import Settings
+
+    nowhere = Settings(bootstrap_servers="127.0.0.1:1")  # asking this broker would raise: it is not asked
+    assert check_group_shares(nowhere, SimpleNamespace(names=["consumer-1"]), members=3) is False
+    assert "1 instance(s) running (consumer-1): want 3" in capsys.readouterr().out
