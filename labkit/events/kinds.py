@@ -25,7 +25,7 @@ __all__ = [
     "ConsumerStarted", "ConsumerStopped", "PartitionsAssigned", "PartitionsRevoked", "PartitionsLost",
     "Received", "Processed", "RetryScheduled", "Retried", "SentToDLT", "SentToRetryTopic",
     "Committed", "CommitFailed", "BreakerStateChanged", "ConsumptionPaused", "ConsumptionResumed",
-    "Produced", "Replayed",
+    "Produced", "Replayed", "Acknowledged",
     "EVENT_TYPES", "event_from_dict", "partition_tuples", "ProcessedRow", "Partitions", "Offsets",
 ]  # fmt: skip
 
@@ -199,12 +199,26 @@ class Replayed(RecordEvent):
     target_offset: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Acknowledged(RecordEvent):
+    """A share consumer's answer to the broker for one delivery (KIP-932): ``ACCEPT`` (done),
+    ``RELEASE`` (give it back: a retry, counted by the broker) or ``REJECT`` (unprocessable). At
+    ``delivery_count == delivery_limit`` a RELEASE makes the broker dead-letter the record."""
+
+    ack: str = ""
+    delivery_count: int = 0
+    delivery_limit: int = 0
+    reason: str = ""  # the error label (``ValidationException``), empty on ACCEPT
+    error_message: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
         ConsumerStarted, ConsumerStopped, PartitionsAssigned, PartitionsRevoked, PartitionsLost,
         Received, Processed, RetryScheduled, Retried, SentToDLT, SentToRetryTopic, Committed,
         CommitFailed, BreakerStateChanged, ConsumptionPaused, ConsumptionResumed, Produced, Replayed,
+        Acknowledged,
     )
 }  # fmt: skip
 

@@ -1,0 +1,220 @@
+"""A share group a notebook drives (KIP-932): N share consumers of the orders topic, as threads of the
+notebook (one failure-injection switchboard for all, so the panel and the API's switches apply) or
+as OS processes (``processes=True``: one can be SIGKILLed), with every event in the notebook's
+:class:`~labkit.events.EventLog`.
+
+:meth:`ShareGroup.setup` prepares the broker side: the DLQ topic, the group's configs (delivery limit,
+lock duration, DLQ) and its start offsets - at the end of the orders topic, with Kafka's own
+``kafka-share-groups --reset-offsets --to-latest``, so a run reads only the orders it produces and
+not every order of the labs before it. Also ``python -m labkit.group.share`` (one worker process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from labkit.broker import tools
+from labkit.broker.stuck_group import on_embedded_broker
+from labkit.engine.injection import FailureInjector
+from labkit.engine.share import ShareWorker
+from labkit.events import EventLog
+from labkit.events.kinds import ConsumerStopped
+from labkit.group.wire import EventPublisher, EventReader
+from labkit.kafka.share_groups import ShareGroupConfig, setup_share_group
+from labkit.settings import Settings
+from labkit.wait import WaitTimeout, wait_until
+
+__all__ = ["ShareGroup", "NotOnThisBroker"]
+
+log = logging.getLogger("labkit.share")
+
+_LIVE: weakref.WeakSet[ShareGroup] = weakref.WeakSet()
+_LATEST: weakref.WeakValueDictionary[tuple[str, str], ShareGroup] = weakref.WeakValueDictionary()
+
+
+class NotOnThisBroker(RuntimeError):
+    """Share groups need Apache Kafka 4.2+; the lite embedded broker has none."""
+
+
+@atexit.register
+def _close_all() -> None:
+    for group in list(_LIVE):
+        try:
+            group.close(timeout_s=5)
+        except Exception:
+            pass
+
+
+class ShareGroup:
+    """Share consumers of ``config.group_id`` (see the module doc). ``injector``: the order service the
+    thread workers call (default: a new one, all switches off); process workers get
+    ``transient_targets`` (order ids whose every call fails) and ``latency_s`` (each call's time) at start."""
+
+    def __init__(self, settings: Settings, config: ShareGroupConfig | None = None, *,
+                 events: EventLog | None = None, injector: FailureInjector | None = None,
+                 processes: bool = False, transient_targets: tuple[str, ...] = (), latency_s: float = 0.0) -> None:
+        if on_embedded_broker(settings):
+            raise NotOnThisBroker("share groups need Apache Kafka 4.2 or later; the lite embedded broker has "
+                                  "none. Run the course on the default broker: labkit broker up --engine kafka")
+        self.settings, self.config = settings, config or ShareGroupConfig()
+        self.events = events if events is not None else EventLog()
+        self.injector = injector if injector is not None else FailureInjector(latency_s=latency_s)
+        self.processes, self.transient_targets, self.latency_s = processes, tuple(transient_targets), latency_s
+        self.run_id = uuid.uuid4().hex[:12]
+        self.log_dir = Path(tempfile.mkdtemp(prefix="labkit-share-"))
+        self._workers: dict[str, ShareWorker] = {}
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._wire: EventReader | None = None
+        self._counter = 0
+        self.closed = False
+        previous = _LATEST.get((settings.bootstrap_servers, self.config.group_id))
+        if previous is not None and not previous.closed:  # the same cell run again
+            previous.close()
+        _LATEST[(settings.bootstrap_servers, self.config.group_id)] = self
+        _LIVE.add(self)
+
+    # --- the broker side ------------------------------------------------------------------------
+
+    def setup(self, timeout_s: float = 30.0) -> ShareGroupConfig:
+        """DLQ topic, group configs, start offsets at the end of the orders topic. The group must have
+        no member (a crashed one is evicted after the share session timeout): retried until then."""
+        setup_share_group(self.settings, self.config)
+        args = ["--bootstrap-server", self.settings.bootstrap_servers, "--group", self.config.group_id,
+                "--topic", self.settings.orders_topic, "--reset-offsets", "--to-latest", "--execute"]
+        last = ""
+
+        def reset() -> bool:
+            nonlocal last
+            done = subprocess.run(tools.command("kafka-share-groups", args), capture_output=True, text=True,
+                                  timeout=60, stdin=subprocess.DEVNULL)
+            last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or [""]
+            return done.returncode == 0 and "Error" not in done.stdout
+
+        try:
+            wait_until(reset, timeout_s, what="the share group's start offsets", interval_s=1.0)
+        except WaitTimeout:
+            raise RuntimeError(f"could not set {self.config.group_id}'s start offsets: {last[0]}") from None
+        return self.config
+
+    # --- members --------------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """The members running now, in start order."""
+        return [n for n, w in self._workers.items() if w.alive] + [
+            n for n, p in self._procs.items() if p.poll() is None]
+
+    def start(self, n: int) -> list[str]:
+        return [self.add() for _ in range(n)]
+
+    def add(self) -> str:
+        if self.closed:
+            raise RuntimeError("this ShareGroup is closed")
+        self._counter += 1
+        name = f"share-{self._counter}"
+        if self.processes:
+            if self._wire is None:
+                self._wire = EventReader(self.settings, self.run_id, self.events).start()
+            cmd = [sys.executable, "-m", "labkit.group.share", "--name", name,
+                   "--settings-json", json.dumps(asdict(self.settings)),
+                   "--config-json", json.dumps(asdict(self.config)), "--run-id", self.run_id,
+                   "--parent-pid", str(os.getpid()), "--transient-targets", ",".join(self.transient_targets),
+                   "--latency-s", str(self.latency_s)]
+            with open(self.log_dir / f"{name}.log", "ab") as out:
+                self._procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                                     stdin=subprocess.DEVNULL)
+        else:
+            self._workers[name] = ShareWorker(self.settings, name, self.config, injector=self.injector,
+                                              events=self.events).start()
+        return name
+
+    def kill(self, name: str) -> float:
+        """SIGKILL a process member: the records it holds come back when their lock runs out."""
+        proc = self._procs[name]
+        proc.send_signal(signal.SIGKILL)
+        ts = time.time()
+        proc.wait(10)
+        self.events.append(ConsumerStopped(ts=ts, consumer=name, reason="killed"))
+        return ts
+
+    def stop(self, name: str, timeout_s: float = 10.0) -> None:
+        if name in self._workers:
+            self._workers[name].stop(timeout_s)
+        elif self._procs[name].poll() is None:
+            self._procs[name].terminate()
+            try:
+                self._procs[name].wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._procs[name].kill()
+                self._procs[name].wait(5)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop every member (their acknowledgements committed), then the events reader."""
+        if self.closed:
+            return
+        self.closed = True
+        for name in list(self._workers) + list(self._procs):
+            self.stop(name, timeout_s)
+        if self._wire is not None:
+            self._wire.stop()
+        _LIVE.discard(self)
+
+    def __enter__(self) -> ShareGroup:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# --- the worker process -------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m labkit.group.share", description="one share consumer of the course")
+    p.add_argument("--name", required=True)
+    p.add_argument("--settings-json", required=True)
+    p.add_argument("--config-json", required=True)
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--parent-pid", type=int, default=0)
+    p.add_argument("--transient-targets", default="")
+    p.add_argument("--latency-s", type=float, default=0.0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings(**json.loads(args.settings_json))
+    targets = {t for t in args.transient_targets.split(",") if t}
+    events = EventLog()
+    publisher = EventPublisher(settings, args.name, args.run_id)
+    events.subscribe(publisher)
+    worker = ShareWorker(settings, args.name, ShareGroupConfig(**json.loads(args.config_json)),
+                         injector=FailureInjector(transient=bool(targets), targets=targets or None,
+                                                  latency_s=args.latency_s),
+                         events=events, before_commit=publisher.flush)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    while not stop.wait(0.5) and worker.alive:
+        if args.parent_pid and os.getppid() != args.parent_pid:
+            break  # the notebook is gone: no orphan consumers
+    worker.stop()
+    publisher.close()
+    return 0 if worker.error is None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
