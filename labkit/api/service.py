@@ -205,19 +205,56 @@ class ApiService:
 
     def set_config(self, enabled: bool, rate: float | None, fail_first: int | None,
                    latency_ms: float | None) -> dict[str, Any]:
+        """``POST /api/v1/config/simulate-transient-error``: the module's switch, meaning what the module
+        means whatever was set before it.
+
+        ``enabled=true`` alone is the module's step 5.1, "every call fails until switched off": the
+        rate goes back to its documented default, 1 (a rate of 0.5 left by the panel's slider would let
+        ``ORD-RETRY`` pass at its first call, and Lab 3 wait for retries that never come). A fail-first
+        count is left as it is: at rate 1 it changes nothing while errors are on. ``enabled=false`` alone
+        (step 5.4) means no injected failure at all: fail-first goes back to 0, the rate is kept (nothing
+        fails while off). Given parameters always win.
+        """
         switches: dict[str, Any] = {"transient": enabled}
         if rate is not None:
             switches["rate"] = rate
+        elif enabled:
+            switches["rate"] = 1.0  # the module's "every call fails", not the last slider position
         if fail_first is not None:
             switches["fail_first"] = fail_first
         elif not enabled:
             switches["fail_first"] = 0  # "disable the error mode" means no injected failure at all
         if latency_ms is not None:
             switches["latency_s"] = latency_ms / 1000
+        return self.switch(**switches)
+
+    def switch(self, **switches: Any) -> dict[str, Any]:
+        """Change only the given switches of the order service (``transient``, ``rate``,
+        ``fail_first``, ``latency_s``: the failure panel's way, one widget at a time), logged like the
+        endpoint's; returns :meth:`config`."""
         self.injector.set(**switches)
-        log.warning("simulate-transient-error %s (%s)", "ON" if enabled else "OFF",
+        on = self.injector.snapshot()["transient"]
+        log.warning("simulate-transient-error %s (%s)", "ON" if on else "OFF",
                     ", ".join(f"{k}={v}" for k, v in switches.items()))
         return self.config()
+
+    def fresh_order_id(self, base: str) -> str:
+        """An order id this service has not seen yet: ``base`` the first time, then ``base-2``,
+        ``base-3``… A lab step run again then sends a new order: the consumer is idempotent by
+        orderId, so the same id again would be counted as a duplicate and never reach the order
+        service (notebook 05's ``ORD-RETRY``)."""
+        seen = {e.order_id for e in self.events.of(Produced)}
+        store = getattr(self.processor, "store", None)
+
+        def known(order_id: str) -> bool:
+            return (order_id in seen or self.events.status(order_id) is not None
+                    or (store is not None and order_id in store) or self.injector.attempts(order_id) > 0)
+
+        candidate, n = base, 1
+        while known(candidate):
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
 
     def _bounded(self, fn, *args, timeout_s: float) -> Any:
         """Run ``fn`` in a worker thread; ApiError(503) if it does not answer in time."""

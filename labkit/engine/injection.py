@@ -11,11 +11,16 @@ a test, from any thread, while the consumer runs):
 * ``targets``: a set of orderIds the failures apply to (``None``: every order);
 * ``seed``: the random draws are reproducible.
 
+Whoever flips a switch (the panel, the ``curl`` endpoint, a test), :meth:`FailureInjector.subscribe`'s
+callbacks hear of it with the new :meth:`~FailureInjector.snapshot`: that is how the panel stays a true view
+of the service.
+
 A plain model object: no Kafka, thread-safe, injectable ``sleep``.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -28,6 +33,8 @@ from labkit.errors import ServiceUnavailable, TransientError
 __all__ = ["FailureInjector"]
 
 _FIELDS = ("transient", "rate", "fail_first", "latency_s", "error", "targets")
+
+log = logging.getLogger("labkit.engine.injection")
 
 
 class FailureInjector:
@@ -67,13 +74,15 @@ class FailureInjector:
         self._attempts: Counter[str] = Counter()
         self.calls = 0
         self.failures = 0
+        self._subscribers: tuple[Callable[[dict[str, Any]], Any], ...] = ()  # replaced, never mutated
         self.set(
             transient=transient, rate=rate, fail_first=fail_first, latency_s=latency_s, error=error, targets=targets
         )
 
     def set(self, **switches: Any) -> dict[str, Any]:
         """Change switches (``transient``, ``rate``, ``fail_first``, ``latency_s``, ``error``); returns
-        the new :meth:`snapshot`. Unknown names raise ``TypeError``."""
+        the new :meth:`snapshot`. Unknown names raise ``TypeError``. The subscribers hear of a change
+        (nothing is said when every value was already so)."""
         unknown = set(switches) - set(_FIELDS)
         if unknown:
             raise TypeError(f"unknown switch(es) {sorted(unknown)}; known: {', '.join(_FIELDS)}")
@@ -87,6 +96,7 @@ class FailureInjector:
             isinstance(switches["error"], type) and issubclass(switches["error"], TransientError)
         ):
             raise TypeError("error must be a TransientError subclass")
+        changed = False
         with self._lock:
             for name, value in switches.items():
                 if name in ("rate", "latency_s"):
@@ -97,8 +107,42 @@ class FailureInjector:
                     value = bool(value)
                 elif name == "targets" and value is not None:
                     value = frozenset([value] if isinstance(value, str) else value)
+                changed = changed or getattr(self, name) != value
                 setattr(self, name, value)
-        return self.snapshot()
+            snapshot = self._snapshot()
+            subscribers = self._subscribers
+        if changed:
+            self._notify(subscribers, snapshot)
+        return snapshot
+
+    def subscribe(self, callback: Callable[[dict[str, Any]], Any]) -> Callable[[], None]:
+        """Call ``callback(snapshot)`` after every change of a switch, whoever made it, on the thread
+        that made it; returns a function that unsubscribes. A failing callback is logged, never raised
+        to whoever flipped the switch."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                rest = list(self._subscribers)
+                if callback in rest:
+                    rest.remove(callback)
+                    self._subscribers = tuple(rest)
+
+        return unsubscribe
+
+    @property
+    def subscribers(self) -> tuple[Callable[[dict[str, Any]], Any], ...]:
+        """Who hears of the changes (the open panels)."""
+        return self._subscribers
+
+    @staticmethod
+    def _notify(subscribers: tuple[Callable[[dict[str, Any]], Any], ...], snapshot: dict[str, Any]) -> None:
+        for callback in subscribers:  # outside the lock: a subscriber may read the injector again
+            try:
+                callback(dict(snapshot))
+            except Exception:  # a broken panel must not break the endpoint that flipped the switch
+                log.exception("failure-injection subscriber %r failed", callback)
 
     def reset(self) -> None:
         """Forget per-order attempt counts and counters (the switches stay)."""
@@ -108,18 +152,22 @@ class FailureInjector:
             self._rng = random.Random(self.seed)
 
     def snapshot(self) -> dict[str, Any]:
+        """The switches and the counters, as plain values."""
         with self._lock:
-            return {
-                "transient": self.transient,
-                "rate": self.rate,
-                "fail_first": self.fail_first,
-                "latency_s": self.latency_s,
-                "error": self.error.__name__,
-                "targets": None if self.targets is None else sorted(self.targets),
-                "calls": self.calls,
-                "failures": self.failures,
-                "seed": self.seed,
-            }
+            return self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any]:  # caller holds the lock
+        return {
+            "transient": self.transient,
+            "rate": self.rate,
+            "fail_first": self.fail_first,
+            "latency_s": self.latency_s,
+            "error": self.error.__name__,
+            "targets": None if self.targets is None else sorted(self.targets),
+            "calls": self.calls,
+            "failures": self.failures,
+            "seed": self.seed,
+        }
 
     def call(self, order: Any) -> None:
         """Call the "service" for ``order`` (an ``Order`` or an order id). Raises a

@@ -3,14 +3,19 @@ the failure rate and the fail-first count, and watch what the service and the co
 
 A thin view over a plain model (the jupyter-widgets tutorial's ``model.py`` + ``gui.py``)::
 
-    widgets (toggle, sliders) --traitlets.link--> FailureSwitches --apply--> FailureInjector
-                                                  (enabled, rate,            or ApiService.set_config
-                                                   fail_first)               (what the HTTP endpoint calls)
+    widgets (toggle, sliders) --traitlets.link--> FailureSwitches --the switch touched--> FailureInjector
+                                                  (enabled, rate,   <--every change----- (or ApiService.switch)
+                                                   fail_first)       (whoever made it: a curl, code, a widget)
 
 The switches act on a live :class:`~labkit.engine.injection.FailureInjector`, on the in-process service
-of the order API (:class:`~labkit.api.service.ApiService`, or an :class:`~labkit.api.server.ApiServer`), so a
-slider moved in the notebook does exactly what ``curl …/simulate-transient-error?enabled=true&rate=0.3``
-does. Everything works without a front end: build the panel, call :meth:`FailurePanel.set` and
+of the order API (:class:`~labkit.api.service.ApiService`, or an :class:`~labkit.api.server.ApiServer`).
+The panel is a true view of that service: it subscribes to the injector, so a ``curl
+…/simulate-transient-error?enabled=false`` (or a line of code) moves the toggle and the sliders at once,
+and a widget the student moves sends that one switch, never the others (a slider moved after the
+``curl`` does not switch the errors back on). Showing a change is never sent back: the widgets are
+updated under a guard (per thread), and a value the service already has is not sent again.
+
+Everything works without a front end: build the panel, call :meth:`FailurePanel.set` and
 :meth:`FailurePanel.stats` from code (that is how nbval runs notebook 05); displaying it with no
 front end shows a one-line summary.
 
@@ -41,6 +46,7 @@ from traitlets import Bool, Float, HasTraits, Int
 __all__ = ["FailureSwitches", "FailurePanel"]
 
 SWITCHES = ("enabled", "rate", "fail_first")
+INJECTOR_NAME = {"enabled": "transient", "rate": "rate", "fail_first": "fail_first"}  # panel -> injector
 
 
 class FailureSwitches(HasTraits):
@@ -87,11 +93,13 @@ class FailurePanel:
         self.events = events if events is not None else service_events
         self.refresh_s = refresh_s
         self.switches = FailureSwitches()
-        self._quiet = False  # True while the model is being synced from the service: do not apply back
+        self._showing = threading.local()  # .on: this thread is showing the service's state, do not send it back
+        self._show_lock = threading.Lock()  # one thread at a time moves the widgets to the service's state
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
         self._last_refresh = 0.0
         self._unsubscribe = None
+        self._unfollow = None
 
         self.enabled = w.ToggleButton(description="transient errors", icon="bolt",
                                       tooltip="simulate-transient-error",
@@ -117,6 +125,7 @@ class FailurePanel:
         ])
         self.refresh()  # start from what the service does now
         self.switches.observe(self._on_switch, names=list(SWITCHES))
+        self._unfollow = self.injector.subscribe(self._on_service_change)  # every change, whoever made it
         if live and self.events is not None and hasattr(self.events, "subscribe"):
             self._unsubscribe = self.events.subscribe(self._on_event)
         previous = _PANELS.get(id(self.injector))
@@ -127,48 +136,75 @@ class FailurePanel:
     # --- model -> service ---------------------------------------------------------------------
 
     def _on_switch(self, change: Any) -> None:
-        if not self._quiet:
-            self.apply()
+        """A widget moved: send that one switch, unless the panel is only showing the service's state."""
+        if getattr(self._showing, "on", False):
+            return
+        name, value = change["name"], change["new"]
+        if self.injector.snapshot()[INJECTOR_NAME[name]] == value:
+            return  # the service already does this: nothing to send
+        self._send({name: value})
+
+    def _send(self, switches: dict[str, Any]) -> None:
+        """Send these switches, and only these, to the service (one call)."""
+        changes = {INJECTOR_NAME[name]: value for name, value in switches.items()}
+        if self.service is not None and hasattr(self.service, "switch"):
+            self.service.switch(**changes)  # logged like the endpoint's
+        else:
+            self.injector.set(**changes)
+        self._paint_figures()
 
     def apply(self) -> dict[str, Any]:
-        """Send the switches to the service (every switch, every time); returns :meth:`stats`."""
+        """Send all three switches as the panel shows them (e.g. to restore what the panel shows after
+        the service was changed behind a closed panel); returns :meth:`stats`."""
         s = self.switches
-        if self.service is not None:
-            self.service.set_config(s.enabled, s.rate, s.fail_first, None)
-        else:
-            self.injector.set(transient=s.enabled, rate=s.rate, fail_first=s.fail_first)
-        self._paint_figures()
+        self._send({"enabled": s.enabled, "rate": s.rate, "fail_first": s.fail_first})
         return self.stats()
 
     def set(self, **switches: Any) -> dict[str, Any]:
         """Change some switches (``enabled``, ``rate``, ``fail_first``) at once, as a student moving
-        the widgets would; the service gets them in one call. Returns :meth:`stats`."""
+        the widgets would; the service gets these, and only these, in one call. Returns :meth:`stats`."""
         unknown = set(switches) - set(SWITCHES)
         if unknown:
             raise TypeError(f"unknown switch(es) {sorted(unknown)}; known: {', '.join(SWITCHES)}")
-        self._quiet = True
+        self._showing.on = True  # the widgets move first; the one call below sends them together
         try:
             with self.switches.hold_trait_notifications():  # validates every value before any is set
                 for name, value in switches.items():
                     setattr(self.switches, name, value)
         finally:
-            self._quiet = False
-        return self.apply()
+            self._showing.on = False
+        if switches:
+            self._send(switches)
+        return self.stats()
 
     # --- service -> model and figures ----------------------------------------------------------
 
     def refresh(self) -> dict[str, Any]:
-        """Re-read the service's switches (a ``curl`` may have changed them) and the figures."""
-        snap = self.injector.snapshot()
-        self._quiet = True
-        try:
-            self.switches.enabled = bool(snap["transient"])
-            self.switches.rate = float(snap["rate"])
-            self.switches.fail_first = min(int(snap["fail_first"]), self.fail_first.max)
-        finally:
-            self._quiet = False
+        """Re-read the service's switches and the figures (the panel also follows every change by
+        itself: this is for a panel built before a change it could not hear of)."""
+        self._show(self.injector.snapshot())
         self._paint_figures()
         return self.stats()
+
+    def _on_service_change(self, snapshot: dict[str, Any]) -> None:
+        """The injector changed (a curl on the API's thread, code, this panel): show it."""
+        self._show(self.injector.snapshot())  # re-read: a notification may arrive after a newer change
+        self._paint_toggle()
+
+    def _show(self, snap: dict[str, Any]) -> None:
+        """Move the widgets to the service's switches without sending anything back."""
+        with self._show_lock:
+            self._showing.on = True
+            try:
+                fail_first = int(snap["fail_first"])
+                if fail_first > self.fail_first.max:  # a curl asked for more than the slider shows
+                    self.fail_first.max = fail_first
+                with self.switches.hold_trait_notifications():
+                    self.switches.enabled = bool(snap["transient"])
+                    self.switches.rate = float(snap["rate"])
+                    self.switches.fail_first = fail_first
+            finally:
+                self._showing.on = False
 
     def stats(self) -> dict[str, Any]:
         """What the panel shows: the switches, the service's calls and failures, and the consumer's
@@ -233,7 +269,11 @@ class FailurePanel:
         return f"FailurePanel({self.summary()})"
 
     def close(self) -> None:
-        """Stop the live refresh and close the widgets (the service keeps its switches)."""
+        """Stop following the service and the live refresh, and close the widgets (the service keeps
+        its switches)."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

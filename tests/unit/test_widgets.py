@@ -136,3 +136,111 @@ def test_a_panel_cell_run_again_closes_the_first_panel():
     assert len(events._subscribers) == 1  # only the second panel still refreshes
     second.close()
     assert len(events._subscribers) == 0
+
+
+# --- the panel is a true view of the service (issue 22) ----------------------------------------------
+
+
+def _switches(snapshot):
+    return {k: snapshot[k] for k in ("transient", "rate", "fail_first", "latency_s", "error", "targets")}
+
+
+def test_a_change_made_on_the_injector_shows_on_the_widgets_without_a_refresh(panel, injector):
+    injector.set(transient=True, rate=0.4, fail_first=2)  # what the curl endpoint does, behind the panel's back
+    assert (panel.enabled.value, panel.rate.value, panel.fail_first.value) == (True, 0.4, 2)
+    assert "ON" in panel.enabled.description
+    injector.set(transient=False)  # curl ...?enabled=false
+    assert panel.enabled.value is False and "off" in panel.enabled.description
+
+
+def test_a_curl_from_another_thread_shows_on_the_widgets():
+    import threading
+
+    service = ApiService(Settings(), consume=False)
+    try:
+        p = FailurePanel(service, live=False)
+        service.set_config(True, None, None, None)  # 5.1: curl ...?enabled=true
+        assert p.enabled.value is True
+        curl = threading.Thread(target=service.set_config, args=(False, None, None, None))  # 5.4, an API thread
+        curl.start()
+        curl.join()
+        assert p.enabled.value is False and p.stats()["enabled"] is False
+        p.close()
+    finally:
+        service.stop()
+
+
+def test_showing_a_change_never_sends_it_back(panel, injector):
+    seen = []
+    injector.subscribe(seen.append)
+    injector.set(transient=True, rate=0.4, fail_first=3)
+    assert len(seen) == 1  # the panel followed, and wrote nothing back (no feedback loop)
+    panel.rate.value = 0.6  # a student's move: one change, not an echo per widget
+    assert len(seen) == 2 and seen[-1]["rate"] == 0.6
+
+
+def test_moving_one_slider_changes_only_that_switch_and_does_not_re_enable_errors():
+    service = ApiService(Settings(), consume=False)
+    try:
+        p = FailurePanel(service, live=False)
+        p.fail_first.value = 2  # the student moved the fail-first slider...
+        service.set_config(True, None, None, None)  # 5.1 curl ...?enabled=true
+        service.set_config(False, None, None, None)  # 5.4 curl ...?enabled=false
+        before = _switches(service.injector.snapshot())
+        assert before["transient"] is False and p.enabled.value is False  # the toggle follows the curl
+        p.rate.value = 0.5  # ...and now moves the rate slider
+        after = _switches(service.injector.snapshot())
+        assert after["transient"] is False, "moving a slider switched the errors back on"
+        assert {k for k in after if after[k] != before[k]} == {"rate"} and after["rate"] == 0.5
+        p.fail_first.value = 1
+        assert _switches(service.injector.snapshot()) == after | {"fail_first": 1}
+        p.enabled.value = True  # the toggle sends the toggle only: the rate the slider shows stays
+        assert _switches(service.injector.snapshot()) == after | {"fail_first": 1, "transient": True}
+        p.close()
+    finally:
+        service.stop()
+
+
+def test_the_modules_enabled_true_after_a_slider_at_50_percent_fails_every_call():
+    service = ApiService(Settings(), consume=False)
+    try:
+        p = FailurePanel(service, live=False)
+        p.rate.value = 0.5  # the slider 05 invites the student to move
+        p.enabled.value = True
+        p.set(enabled=False)
+        service.set_config(True, None, None, None)  # the module's 5.1: every call fails until switched off
+        assert service.config()["rate"] == 1.0 and p.rate.value == 1.0
+        for _ in range(50):
+            with pytest.raises(ServiceUnavailable):
+                service.injector.call("ORD-RETRY")
+        service.set_config(False, None, None, None)  # 5.4
+        service.injector.call("ORD-RETRY")  # the next retry succeeds
+        p.close()
+    finally:
+        service.stop()
+
+
+def test_a_rate_given_with_enabled_true_is_kept():
+    service = ApiService(Settings(), consume=False)
+    try:
+        assert service.set_config(True, 0.3, None, None)["rate"] == 0.3  # curl ...?enabled=true&rate=0.3
+        assert service.set_config(False, None, None, None)["rate"] == 0.3  # off keeps what it does not switch
+    finally:
+        service.stop()
+
+
+def test_a_slider_beyond_its_range_widens_instead_of_writing_back(panel, injector):
+    injector.set(fail_first=25)  # curl ...&failFirst=25: more than the slider's max
+    assert panel.fail_first.value == 25 and panel.fail_first.max >= 25
+    assert injector.snapshot()["fail_first"] == 25
+
+
+def test_a_closed_panel_stops_following_the_service(injector):
+    first = FailurePanel(injector, live=False)
+    second = FailurePanel(injector, live=False)  # the cell run again: the first panel is closed
+    assert len(injector.subscribers) == 1
+    injector.set(rate=0.2)
+    assert second.rate.value == 0.2
+    second.close()
+    assert len(injector.subscribers) == 0
+    first.close()
