@@ -8,9 +8,11 @@ reading is unchanged.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from typing import Any
 
 from labkit.events.kinds import (
@@ -25,7 +27,13 @@ from labkit.events.kinds import (
     SentToRetryTopic,
 )
 
-__all__ = ["EventLog", "SERVICE_MAX_EVENTS"]
+__all__ = ["EventLog", "SERVICE_MAX_EVENTS", "BLANK_MISSING"]
+
+# Set in the ``attrs`` of the frames :meth:`EventLog.frame` builds (pandas keeps it through filters,
+# ``assign``, column selections, ``round``): a notebook shows their missing values as empty cells
+# (:func:`labkit.notebook.display.enable_tables`). A missing value there means "not a field of this
+# kind of event" (a Received has no planned delay): NaN in every such cell is noise, not information.
+BLANK_MISSING = "labkit.blank_missing"
 
 # What a long-running service (``labkit api``, ``labkit consumer``) keeps for its views; its
 # figures (stats, ledger) count every event regardless. 100 000 events are a few tens of MB.
@@ -278,7 +286,12 @@ class EventLog:
         return [e for e in self.events if e.kind in names]
 
     def frame(self, kind: type[Event] | str | None = None):
-        """A pandas DataFrame, one row per event: ``kind``, every field, and ``time`` (UTC datetime)."""
+        """A pandas DataFrame, one row per event: ``kind``, every field, and ``time`` (UTC datetime).
+
+        A field declared ``int`` is a nullable ``Int64`` column (``attempt`` 1, not 1.0, even where
+        another kind of event has no attempt), a ``bool`` field a nullable ``boolean`` one; a field a
+        kind lacks is missing (``NA``/``NaN``), and the frame is marked :data:`BLANK_MISSING` so a
+        notebook shows those cells empty."""
         import pandas as pd
 
         events = self.events if kind is None else self.of(kind)
@@ -286,7 +299,11 @@ class EventLog:
         df = pd.DataFrame(rows)
         if df.empty:
             df = pd.DataFrame(columns=["kind", "ts", "consumer"])
+        for column, dtype in _dtypes(tuple(sorted({type(e) for e in events}, key=lambda c: c.__name__))).items():
+            if column in df:
+                df[column] = df[column].astype(dtype)
         df["time"] = pd.to_datetime(df["ts"].astype(float), unit="s", utc=True)
+        df.attrs[BLANK_MISSING] = True
         return df
 
     def stats(self) -> dict[str, Any]:
@@ -348,3 +365,20 @@ class EventLog:
         result["ok"] = not result["lost"] and result["produced"] == accounted
         result["settled"] = result["ok"] and result["in_flight"] == 0
         return result
+
+
+@functools.lru_cache(maxsize=256)
+def _dtypes(classes: tuple[type[Event], ...]) -> dict[str, str]:
+    """The nullable pandas dtype of each field every one of ``classes`` declares alike: ``int``
+    fields -> ``Int64``, ``bool`` fields -> ``boolean`` (the others keep pandas' inference)."""
+    declared: dict[str, set[str]] = {}
+    for cls in classes:
+        for f in fields(cls):
+            declared.setdefault(f.name, set()).add(str(f.type).replace(" ", ""))
+    out = {}
+    for name, types in declared.items():
+        if types <= {"int", "int|None"}:
+            out[name] = "Int64"
+        elif types == {"bool"}:
+            out[name] = "boolean"
+    return out

@@ -1,14 +1,23 @@
-"""Show labkit's figures in Jupyter as PNG images.
+"""Show labkit's figures and tables in Jupyter: figures as PNG images, event tables without NaN noise.
 
 :mod:`labkit.observe.plots` builds bare ``matplotlib.figure.Figure`` objects (no pyplot, no GUI backend).
 Jupyter only renders such a figure as an image once pyplot's inline backend has registered a PNG
 formatter; without it a cell shows ``<Figure size 900x450 with 1 Axes>``. Registering the formatter
 here makes a returned figure render in every front end and under any ``MPLBACKEND`` (nbval, slides).
+
+The event tables (:meth:`labkit.events.EventLog.frame`, and what a notebook filters out of them) mix
+kinds of events: a ``Received`` has no planned delay, a ``Committed`` no attempt. pandas shows each such
+cell as ``NaN`` (or ``<NA>``); :func:`enable_tables` shows them empty, for the frames marked
+:data:`~labkit.events.log.BLANK_MISSING` only (a student's own DataFrame keeps pandas' display).
 """
 
 from __future__ import annotations
 
-__all__ = ["enable_png"]
+from typing import Any
+
+from labkit.events.log import BLANK_MISSING
+
+__all__ = ["enable_png", "enable_tables", "blank_missing_html", "blank_missing_text"]
 
 
 def _png(fig) -> bytes:
@@ -19,16 +28,86 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def enable_png() -> bool:
-    """Register the PNG formatter for Figures in the running IPython kernel; False outside one."""
+def _shell() -> Any:
     try:
         from IPython import get_ipython
     except ImportError:
-        return False
-    shell = get_ipython()
+        return None
+    return get_ipython()
+
+
+def enable_png() -> bool:
+    """Register the PNG formatter for Figures in the running IPython kernel; False outside one."""
+    shell = _shell()
     if shell is None:
         return False
     from matplotlib.figure import Figure
 
     shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
+    return True
+
+
+def _shown(df: Any) -> Any:
+    """``df`` with its nullable integer and boolean columns as plain objects, their ``<NA>`` as NaN:
+    pandas prints ``<NA>`` whatever ``na_rep`` says, and NaN as ``na_rep``. Values print the same
+    (``1``, ``True``); the frame itself is not changed."""
+    import numpy as np
+    import pandas as pd
+
+    view = None
+    for i, dtype in enumerate(df.dtypes):
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iub":
+            column = df.iloc[:, i]
+            view = df.copy(deep=False) if view is None else view
+            view.isetitem(i, column.astype(object).where(column.notna(), np.nan))
+    return df if view is None else view
+
+
+def blank_missing_html(df: Any) -> str | None:
+    """``df`` as Jupyter shows a DataFrame (pandas' own ``_repr_html_``, same row and column limits),
+    missing values empty. Falls back to pandas' display if its formatter API ever changes."""
+    from pandas import get_option
+
+    if df._info_repr() or not get_option("display.notebook_repr_html"):
+        return df._repr_html_()
+    try:
+        from pandas.io.formats import format as fmt
+
+        formatter = fmt.DataFrameFormatter(
+            _shown(df), na_rep="", float_format=get_option("display.float_format"),
+            index_names=True, header=True, index=True, bold_rows=True, escape=True,
+            max_rows=get_option("display.max_rows"), min_rows=get_option("display.min_rows"),
+            max_cols=get_option("display.max_columns"), show_dimensions=get_option("display.show_dimensions"))
+        return fmt.DataFrameRenderer(formatter).to_html(notebook=True)
+    except (TypeError, AttributeError, ImportError):
+        return df._repr_html_()
+
+
+def blank_missing_text(df: Any) -> str:
+    """``df`` as ``repr`` prints it, missing values empty."""
+    try:
+        from pandas.io.formats.format import get_dataframe_repr_params
+    except ImportError:
+        return repr(df)
+    if df._info_repr():
+        return repr(df)
+    return _shown(df).to_string(na_rep="", **get_dataframe_repr_params())
+
+
+def enable_tables() -> bool:
+    """Register, in the running IPython kernel, the display of labkit's event tables with their missing
+    values as empty cells (HTML and plain text); False outside a kernel. pandas is not imported here."""
+    shell = _shell()
+    if shell is None:
+        return False
+    formatters = shell.display_formatter.formatters
+
+    def html(df: Any) -> str | None:
+        return blank_missing_html(df) if df.attrs.get(BLANK_MISSING) else df._repr_html_()
+
+    def text(df: Any, printer: Any, cycle: bool) -> None:
+        printer.text(blank_missing_text(df) if df.attrs.get(BLANK_MISSING) else repr(df))
+
+    formatters["text/html"].for_type_by_name("pandas", "DataFrame", html)
+    formatters["text/plain"].for_type_by_name("pandas", "DataFrame", text)
     return True

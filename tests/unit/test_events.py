@@ -279,3 +279,63 @@ def test_record_processed_builds_frozen_events_in_order():
     assert log.stats()["processed"] == 1 and log.stats()["duplicates"] == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         log.events[0].key = "x"
+
+
+# --- the tables students see: integers as integers, no NaN noise (issue 22) -------------------------
+
+
+def _one_order_story(log):
+    """Every event about one order, as notebook 05 shows them: two retries, then processed."""
+    log.append(Produced(consumer="labkit-api", topic="orders", partition=2, offset=7, key="ORD-RETRY",
+                        order_id="ORD-RETRY"))
+    log.append(Received(topic="orders", partition=2, offset=7, key="ORD-RETRY"))
+    for n in (1, 2):
+        log.append(RetryScheduled(topic="orders", partition=2, offset=7, key="ORD-RETRY", attempt=n,
+                                  max_attempts=5, planned_delay_s=0.2 * n, mode="pause", error="ServiceUnavailable"))
+        log.append(Retried(topic="orders", partition=2, offset=7, key="ORD-RETRY", attempt=n,
+                           planned_delay_s=0.2 * n, actual_delay_s=0.2 * n + 0.003))
+    log.append(Processed(topic="orders", partition=2, offset=7, key="ORD-RETRY", order_id="ORD-RETRY", attempt=2))
+    log.append(Committed(offsets=(("orders", 2, 8),)))
+
+
+def test_frame_integers_are_nullable_integers_not_floats():
+    log = EventLog()
+    _one_order_story(log)
+    df = log.frame()
+    for column in ("attempt", "partition", "offset", "max_attempts"):
+        assert str(df[column].dtype) == "Int64", (column, df[column].dtype)
+    assert str(df["duplicate"].dtype) == "boolean"
+    assert df["attempt"].dropna().tolist() == [0, 1, 1, 2, 2, 2]  # 1, not 1.0
+    assert df["ts"].dtype == float and df["planned_delay_s"].dtype == float
+    retried = log.frame("Retried")
+    assert retried["attempt"].astype(int).tolist() == [1, 2]  # what plots.planned_vs_actual does
+    story = df[(df["topic"] == "orders") & (df["partition"] == 2) & (df["offset"] == 7)]  # 05's filter
+    assert len(story) == 7
+
+
+def test_frame_says_its_missing_values_are_blank_and_the_plain_views_keep_them():
+    from labkit.events.log import BLANK_MISSING
+
+    log = EventLog()
+    _one_order_story(log)
+    df = log.frame()
+    assert df.attrs.get(BLANK_MISSING) is True
+    story = df[df["key"] == "ORD-RETRY"].assign(t_s=df["ts"] - df["ts"].min())
+    assert story[["t_s", "kind", "attempt"]].round(3).attrs.get(BLANK_MISSING) is True  # survives 05's steps
+    assert df["planned_delay_s"].isna().any()  # the data still says "missing": only the display is blank
+
+
+def test_the_injector_tells_its_subscribers_of_every_change():
+    svc = FailureInjector()
+    seen = []
+    unsubscribe = svc.subscribe(seen.append)
+    svc.set(transient=True, rate=0.5)
+    svc.set(transient=True)  # no change: nothing to say
+    svc.set(fail_first=2)
+    assert [(s["transient"], s["rate"], s["fail_first"]) for s in seen] == [(True, 0.5, 0), (True, 0.5, 2)]
+    svc.subscribe(lambda snapshot: 1 / 0)  # a broken subscriber does not break the switch
+    svc.set(transient=False)
+    assert svc.snapshot()["transient"] is False and seen[-1]["transient"] is False
+    unsubscribe()
+    svc.set(rate=1.0)
+    assert len(seen) == 3
