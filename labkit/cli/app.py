@@ -130,15 +130,25 @@ def cmd_lab(args) -> int:
     env = os.environ | {"LABKIT_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
     commands_on_path(env)
     path = env["PATH"]
-    jupyter = shutil.which("jupyter", path=path) or "jupyter"
-    cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}"]
-    if args.no_browser:
-        cmd.append("--no-browser")
-    cmd += args.jupyter_args
+    cmd = jupyter_command(args, shutil.which("jupyter", path=path) or "jupyter")
     print("starting JupyterLab: " + " ".join(cmd))
     if args.dry_run:
         return 0
     return subprocess.call(cmd, env=env)
+
+
+def jupyter_command(args, jupyter: str = "jupyter") -> list[str]:
+    """The ``jupyter lab`` command ``labkit lab`` runs: the course's notebooks, then JupyterLab's own
+    options (``--no-browser``, ``--ip``, ``--port``, and whatever follows ``--``)."""
+    cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    if args.jupyter_ip:
+        cmd.append(f"--ip={args.jupyter_ip}")
+    if args.jupyter_port is not None:
+        cmd.append(f"--port={args.jupyter_port}")
+    extra = list(args.jupyter_args)
+    return cmd + (extra[1:] if extra[:1] == ["--"] else extra)
 
 
 # -- parser -----------------------------------------------------------------------------------------
@@ -206,8 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Start (or reuse) a broker, create the course topics, open JupyterLab.")
     lab.add_argument("--engine", default="auto", choices=broker.ENGINES, help=ENGINE_HELP)
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser (remote machines)")
+    lab.add_argument("--ip", dest="jupyter_ip", metavar="ADDRESS",
+                     help="the address JupyterLab listens on (jupyter lab --ip; default: localhost)")
+    lab.add_argument("--port", type=int, dest="jupyter_port", metavar="N",
+                     help="JupyterLab's port (jupyter lab --port; default 8888, the next free one if taken). "
+                          "Not the broker's: that one is --bootstrap-server")
     lab.add_argument("--dry-run", action="store_true", help="prepare everything but do not start JupyterLab")
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER,
+                     help="more options for jupyter lab, after --, e.g. -- --ServerApp.token=secret")
     lab.set_defaults(func=cmd_lab)
 
     for name in SERVICE_COMMANDS:  # each declares its own commands next to its code
