@@ -42,6 +42,7 @@ from labkit.api import DEFAULT_PORT
 from labkit.api.app import create_app
 from labkit.api.service import ApiService
 from labkit.observe.members import require_alone
+from labkit.paths import PrivateFileHandler
 from labkit.settings import Settings, load
 from labkit.wait import wait_until
 
@@ -61,14 +62,16 @@ class PortInUse(OSError):
 def configure_logging(log_file: str | Path | None = None, level: int = logging.INFO,
                       console: bool = True) -> Callable[[], None]:
     """Send labkit's and uvicorn's logs to the console and (if given) a file; returns a function
-    that undoes it (handlers removed and closed, levels and propagation restored)."""
+    that undoes it (handlers removed and closed, levels and propagation restored).
+
+    The log file is appended to, created ``0600`` (missing directories ``0700``), never through a link:
+    a link at its path is :class:`~labkit.paths.UnsafePath` and nothing is changed."""
     formatter = logging.Formatter(LOG_FORMAT)
     handlers: list[logging.Handler] = []
-    if console:
-        handlers.append(logging.StreamHandler(sys.stderr))
     if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers.append(PrivateFileHandler(log_file))
+    if console:
+        handlers.insert(0, logging.StreamHandler(sys.stderr))
     for h in handlers:
         h.setFormatter(formatter)
     saved = []
@@ -127,7 +130,11 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings 
     The port is bound *before* anything else, so a busy port fails at once (:class:`PortInUse`).
     """
     sock = bind(host, port)
-    configure_logging(log_file)
+    try:
+        configure_logging(log_file)
+    except BaseException:
+        sock.close()
+        raise
     shown = f"[{host}]" if ":" in host else host
     log.info("labkit api on http://%s:%d (docs: /docs)%s", shown, sock.getsockname()[1],
              f", log file {log_file}" if log_file else "")
@@ -196,7 +203,11 @@ class ApiServer:
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         if self.log_file:
-            self._undo_logging = configure_logging(self.log_file, console=False)
+            try:
+                self._undo_logging = configure_logging(self.log_file, console=False)
+            except BaseException:
+                sock.close()
+                raise
         self.app = create_app(self.settings, **self.app_kwargs)
         self._server = _server(self.app, self.access_log)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},

@@ -46,6 +46,7 @@ from typing import Any
 from labkit.events import ConsumerStopped, EventLog
 from labkit.group.wire import EventReader
 from labkit.observe.timeline import Timeline, assignment_from_events
+from labkit.paths import check_name, open_private, private_dir, read_private
 from labkit.settings import Settings
 from labkit.wait import WaitTimeout, wait_until
 
@@ -73,11 +74,11 @@ class _Instance:
         return self.processor is not None and self.processor.running
 
     def ready(self) -> dict | None:
-        if self.ready_file is None or not self.ready_file.exists():
+        if self.ready_file is None:
             return None
         try:
-            return json.loads(self.ready_file.read_text())
-        except ValueError:
+            return json.loads(read_private(self.ready_file))
+        except (OSError, ValueError):  # not written yet (or not a file labkit wrote)
             return None
 
 
@@ -117,6 +118,7 @@ class ConsumerGroup:
                  latency_s: float = 0.0, max_poll_records: int | None = None, static: bool = False, http: bool = True,
                  name_prefix: str = "consumer", log_dir: str | os.PathLike | None = None,
                  extra_args: Sequence[str] = ()) -> None:
+        check_name(name_prefix, "name_prefix")  # instance names become file names in log_dir
         changes = {k: v for k, v in {"session_timeout_ms": session_timeout_ms,
                                      "heartbeat_interval_ms": heartbeat_interval_ms,
                                      "max_poll_interval_ms": max_poll_interval_ms}.items() if v is not None}
@@ -130,7 +132,7 @@ class ConsumerGroup:
         self.run_id = uuid.uuid4().hex[:12]
         self._own_log_dir = not log_dir
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="labkit-group-"))
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)  # what it creates is 0700; the logs in it 0600
         self._instances: dict[str, _Instance] = {}
         self._counter = 0
         self._lock = threading.Lock()
@@ -168,7 +170,10 @@ class ConsumerGroup:
         return [self.add() for _ in range(n)]
 
     def add(self, name: str | None = None, group_instance_id: str | None = None) -> str:
-        """Start one instance (joining triggers a rebalance); returns its name."""
+        """Start one instance (joining triggers a rebalance); returns its name (``ValueError`` for a
+        name that is not a plain file name: it names the instance's files in ``log_dir``)."""
+        if name is not None:
+            check_name(name)
         if self.closed:
             raise RuntimeError("this ConsumerGroup is closed")
         with self._lock:
@@ -209,7 +214,7 @@ class ConsumerGroup:
             cmd += ["--group-instance-id", group_instance_id]
         cmd += ["--http-port", "18083"] if self.http else ["--no-http"]
         cmd += self.extra_args
-        out = open(self.log_dir / f"{name}.out", "ab")
+        out = os.fdopen(open_private(self.log_dir / f"{name}.out"), "ab")
         try:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:

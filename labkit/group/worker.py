@@ -36,6 +36,7 @@ from typing import Any
 from labkit.engine.processor import MODES
 from labkit.group.wire import EventPublisher
 from labkit.kafka.clients import ASSIGNORS, assignors
+from labkit.paths import PrivateFileHandler, name_arg, write_private
 from labkit.settings import Settings, from_args
 
 __all__ = ["DEFAULT_HTTP_PORT", "ConsumerService", "add_parser", "main"]
@@ -161,7 +162,7 @@ class ConsumerService:
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", "--instance-id", dest="name", default=None,
+    p.add_argument("--name", "--instance-id", dest="name", default=None, type=name_arg,
                    help="instance name, also its client id and the key of its events (default consumer-<pid>)")
     p.add_argument("--mode", choices=MODES, default="pause",
                    help="retry mode: pause (default, stays in the group), sleep (the module's naive "
@@ -212,9 +213,8 @@ def _logging(name: str, log_file: str | None) -> Path:
     from labkit.paths import state_dir
 
     path = Path(log_file) if log_file else state_dir() / "consumers" / f"{name}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter(f"%(asctime)s %(levelname)-7s [{name}] %(message)s")
-    handlers = [logging.StreamHandler(sys.stderr), logging.FileHandler(path)]
+    handlers = [logging.StreamHandler(sys.stderr), PrivateFileHandler(path)]  # 0600, never through a link
     for h in handlers:
         h.setFormatter(fmt)
     root = logging.getLogger("labkit")
@@ -256,10 +256,8 @@ def cmd_consumer(args: argparse.Namespace) -> int:
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, service.stop_event), daemon=True).start()
     if args.ready_file:
-        tmp = Path(args.ready_file + ".tmp")
-        tmp.write_text(json.dumps({"name": name, "pid": os.getpid(), "port": service.http_port,
-                                   "log_file": str(log_path)}))
-        tmp.replace(args.ready_file)
+        write_private(args.ready_file, json.dumps({"name": name, "pid": os.getpid(), "port": service.http_port,
+                                                   "log_file": str(log_path)}))
     log.info("consumer %s logging to %s", name, log_path)
     return service.run()
 
