@@ -10,8 +10,9 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from labkit.api.guard import BODY_TIMEOUT_S, HostPolicy, RequestGuard
 from labkit.api.service import ApiService
-from labkit.api.validation import MAX_ORDER_ID_CHARS, ApiError, check_order
+from labkit.api.validation import MAX_BODY_BYTES, MAX_ORDER_ID_CHARS, ApiError, check_order
 from labkit.engine.injection import FailureInjector
 from labkit.errors import friendly
 from labkit.events import EventLog
@@ -21,6 +22,15 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("labkit.api.server")
 
+DEFAULT_MAX_POLL_RECORDS = 100  # OrderProcessor's default, when the app runs no consumer of its own
+
+
+def latency_limit_ms(settings: Settings, processor: Any = None) -> float:
+    """The largest injectable latency per call: half of the poll budget (``max.poll.interval.ms`` shared by
+    a full poll of ``max_poll_records``), so one poll of slow records never gets the consumer evicted
+    (60 s x 100 records is 20 times the 300 s budget). Deliberate evictions are the CLI's ``--latency-s``."""
+    records = getattr(processor, "max_poll_records", None) or DEFAULT_MAX_POLL_RECORDS
+    return settings.max_poll_interval_ms / records / 2
 
 
 _ORDER_SCHEMA = {
@@ -40,9 +50,14 @@ _ERROR = {"content": {"application/json": {"example": {"error": "invalid_order",
 def create_app(settings: Settings | None = None, processor: Any = None, *, consume: bool = True,
                mode: str = "pause", policy: Any = None, injector: FailureInjector | None = None,
                events: EventLog | None = None, producer: Any = None, produce_timeout_s: float = 5.0,
-               health_timeout_s: float = 5.0) -> FastAPI:
+               health_timeout_s: float = 5.0, bind_host: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = (),
+               body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
     """The FastAPI app. Its lifespan starts the in-process consumer and stops it (commit, leave
-    group). ``app.state.service`` is the :class:`ApiService`."""
+    group). ``app.state.service`` is the :class:`ApiService`.
+
+    Every request first passes :class:`~labkit.api.guard.RequestGuard`: ``Host`` (the names of
+    ``bind_host``, the local ones, ``allowed_hosts``), ``Origin``, ``Content-Type``, and the body read
+    within :data:`~labkit.api.validation.MAX_BODY_BYTES` and ``body_timeout_s``."""
     service = ApiService(settings, processor, consume=consume, mode=mode, policy=policy, injector=injector,
                            events=events, producer=producer, produce_timeout_s=produce_timeout_s,
                            health_timeout_s=health_timeout_s)
@@ -67,6 +82,9 @@ def create_app(settings: Settings | None = None, processor: Any = None, *, consu
                     "(amount > 0, known status) and sends invalid orders to the DLT.",
                   lifespan=lifespan)
     app.state.service = service
+    app.add_middleware(RequestGuard, hosts=HostPolicy.for_bind(bind_host, allowed_hosts),
+                       max_body_bytes=MAX_BODY_BYTES, body_timeout_s=body_timeout_s)
+    max_latency_ms = latency_limit_ms(service.settings, service.processor)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -101,7 +119,11 @@ def create_app(settings: Settings | None = None, processor: Any = None, *, consu
         rate: float | None = Query(None, ge=0.0, le=1.0, description="probability of a failure per call (default 1)"),
         failFirst: int | None = Query(None, ge=0, le=1000,
                                       description="the first N calls per order fail, then succeed"),
-        latencyMs: float | None = Query(None, ge=0.0, le=60_000.0, description="added latency per call"),
+        latencyMs: float | None = Query(
+            None, ge=0.0, lt=max_latency_ms,
+            description=f"added latency per call, below {max_latency_ms:g} ms: half of max.poll.interval.ms "
+                        f"({service.settings.max_poll_interval_ms} ms) shared by a full poll, so a slow "
+                        "service never gets the consumer evicted from its group"),
     ):
         return service.set_config(enabled, rate, failFirst, latencyMs)
 

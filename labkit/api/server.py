@@ -11,9 +11,13 @@ Endpoints (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
     GET  /api/v1/dlt/count                           200 records in `orders.DLT`, read from the topic · 503
     GET  /health                                     200 UP (broker answers, consumer owns partitions) · 503 DOWN
 
-**Who checks what.** The API checks the *shape* of a request (:mod:`labkit.api.validation`), the
-consumer the *business rules*. The endpoints (:mod:`labkit.api.app`) call an
-:class:`~labkit.api.service.ApiService`; this module serves them (:func:`serve`, :class:`ApiServer`).
+Any endpoint: 421 a ``Host`` that is not this API · 403 a non-local ``Origin`` · 415 a POST declaring a
+``Content-Type`` other than JSON · 408 a body that stops arriving (:mod:`labkit.api.guard`).
+
+**Who checks what.** :mod:`labkit.api.guard` first keeps web pages out; the API checks the *shape* of a
+request (:mod:`labkit.api.validation`), the consumer the *business rules*. The endpoints
+(:mod:`labkit.api.app`) call an :class:`~labkit.api.service.ApiService`; this module serves them
+(:func:`serve`, :class:`ApiServer`).
 
 Every Kafka call is bounded; no broker means a 503 with a one-line JSON message, never a hang.
 Logs (``labkit.engine.processor``: ``Retry n/N ... attempt``, ``sent to DLT``, ``rebalance``) go to the
@@ -128,6 +132,8 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings 
     """Run the API until SIGTERM / Ctrl+C, then stop the consumer cleanly. Returns 0.
 
     The port is bound *before* anything else, so a busy port fails at once (:class:`PortInUse`).
+    Requests must name this API in ``Host`` (:mod:`labkit.api.guard`: the local names, ``host``, and
+    ``allowed_hosts`` such as a docker service name).
     """
     sock = bind(host, port)
     try:
@@ -138,7 +144,7 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings 
     shown = f"[{host}]" if ":" in host else host
     log.info("labkit api on http://%s:%d (docs: /docs)%s", shown, sock.getsockname()[1],
              f", log file {log_file}" if log_file else "")
-    app = create_app(settings, consume=consume, mode=mode, **app_kwargs)
+    app = create_app(settings, consume=consume, mode=mode, bind_host=host, **app_kwargs)
     stopped_by: list[int] = []
     previous = {s: signal.signal(s, lambda n, f: stopped_by.append(n)) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -208,7 +214,7 @@ class ApiServer:
             except BaseException:
                 sock.close()
                 raise
-        self.app = create_app(self.settings, **self.app_kwargs)
+        self.app = create_app(self.settings, bind_host=self.host, **self.app_kwargs)
         self._server = _server(self.app, self.access_log)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"labkit-api-{self.port}", daemon=True)

@@ -15,11 +15,12 @@ from labkit.settings import from_args
 def cmd_api(args) -> int:
     settings = from_args(args)
     from labkit.api.server import PortInUse, serve  # FastAPI is imported only when the API really starts
+    from labkit.paths import UnsafePath
 
     try:
         return serve(args.host, args.port, settings, mode=args.mode, consume=not args.no_consumer,
-                     log_file=args.log_file or None)
-    except PortInUse as exc:
+                     log_file=args.log_file or None, allowed_hosts=tuple(args.allowed_host))
+    except (PortInUse, UnsafePath) as exc:
         print(f"labkit api: error: {exc}", file=sys.stderr)
         return 1
 
@@ -36,6 +37,11 @@ def add_parser(subparsers) -> None:
                "`grep -E \"(Retry|attempt|DLT)\" labkit-api.log`. LABKIT_FAST=1 shrinks the retry backoff.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; use 0.0.0.0 to accept other machines)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="another name clients may call the API by (the Host header; repeatable; '*' for any), "
+                        "e.g. a docker service name; also $LABKIT_API_ALLOWED_HOSTS (comma-separated). "
+                        "Always allowed: localhost, 127.0.0.1, [::1], the --host address; with --host 0.0.0.0 "
+                        "also any IP address and this machine's name")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     p.add_argument("--mode", choices=MODES, default="pause",
                    help="retry mode of the consumer: sleep (the pitfall), pause (default), topic (orders.retry)")

@@ -207,6 +207,9 @@ def test_fuzzed_bodies_never_5xx_and_rejected_ones_produce_nothing(settings):
             r = client.post("/api/v1/orders", content=body, headers=headers)
             assert r.status_code < 500, r.text
             answer = r.json()
+            if content_type == "text/plain":  # what a cross-site form or fetch can send: refused, whatever the body
+                assert r.status_code == 415 and answer["error"] == "unsupported_media_type", r.text
+                return
             if r.status_code == 202:
                 accepted.append(answer)
                 assert answer["topic"] == settings.orders_topic and answer["offset"] >= 0
@@ -229,6 +232,109 @@ def test_fuzzed_bodies_never_5xx_and_rejected_ones_produce_nothing(settings):
     assert accepted, "the fuzzer never produced a well-formed order"
     assert topic_counts(settings, settings.orders_topic) == len(accepted)
     assert len({(a["partition"], a["offset"]) for a in accepted}) == len(accepted)
+
+
+# --- cross-site requests: a page in the student's browser cannot drive the API --------------------
+
+
+def raw_http(port: int, request: bytes, body_parts: tuple[bytes, ...] = (), timeout_s: float = 20) -> bytes:
+    """Send ``request`` (headers and maybe a first part of the body) and ``body_parts`` on a raw socket;
+    the whole answer once the server closes the connection."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as conn:
+        conn.sendall(request)
+        for part in body_parts:
+            conn.sendall(part)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_cross_origin_form_and_a_foreign_host_change_nothing(settings, tmp_path):
+    """What a page of http://evil.example open in the student's browser can send to localhost:18082:
+    a plain form (no preflight) to post an order or to switch failure injection on, or the same through
+    DNS rebinding (its own name in Host). Nothing is produced, no switch moves; the module's commands
+    and a local page still work."""
+    log_file = tmp_path / "api.log"
+    with ApiServer(short_settings(settings), port=0, log_file=log_file, policy=quick_policy()) as api, \
+            httpx.Client(base_url=api.url, timeout=15) as client:
+        form = {"Origin": "http://evil.example", "Content-Type": "application/x-www-form-urlencoded"}
+        r = client.post("/api/v1/orders", content=b"orderId=ORD-EVIL&amount=1", headers=form)
+        assert r.status_code == 403 and r.json()["error"] == "cross_origin_refused", r.text
+        r = client.post("/api/v1/orders", content=b'{"orderId": "ORD-EVIL", "amount": 1}',
+                        headers={"Origin": "http://evil.example", "Content-Type": "text/plain"})
+        assert r.status_code == 403
+        r = client.post("/api/v1/config/simulate-transient-error", params={"enabled": "true"}, headers=form)
+        assert r.status_code == 403
+        # without an Origin (an old browser, a privacy extension), the form's Content-Type is refused
+        r = client.post("/api/v1/config/simulate-transient-error", params={"enabled": "true"},
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type"
+        # DNS rebinding: evil.example now resolves to 127.0.0.1, the browser sends its own name
+        rebound = {"Host": f"evil.example:{api.port}"}
+        r = client.post("/api/v1/orders", json={"orderId": "ORD-EVIL", "amount": 1}, headers=rebound)
+        assert r.status_code == 421 and r.json()["error"] == "misdirected_request", r.text
+        r = client.post("/api/v1/config/simulate-transient-error", params={"enabled": "true"}, headers=rebound)
+        assert r.status_code == 421
+        assert client.get("/api/v1/stats", headers=rebound).status_code == 421  # nothing to read either
+        assert client.get("/api/v1/config").json()["simulateTransientError"] is False
+        assert topic_counts(settings, settings.orders_topic) == 0
+
+        # still working: the module's commands (as printed, localhost) and a page of JupyterLab
+        assert json.loads(sh(LAB3_ON, api.port))["simulateTransientError"] is True
+        assert json.loads(sh(LAB3_OFF, api.port))["simulateTransientError"] is False
+        assert json.loads(sh(LAB2, api.port))["status"] == "ACCEPTED"
+        r = client.post("/api/v1/orders", json={"orderId": "ORD-LOCAL", "amount": 1},
+                        headers={"Origin": "http://localhost:8888"})
+        assert r.status_code == 202
+        assert topic_counts(settings, settings.orders_topic) == 2
+    assert "Traceback" not in log_file.read_text()
+
+
+def test_the_body_limit_holds_while_reading(settings, tmp_path):
+    """A declared 1 GB upload is a 413 before any byte of it; a body that stops arriving a 408 once its
+    time is up (here 1 s); a client that leaves mid-upload one log line, no traceback; nothing produced."""
+    log_file = tmp_path / "api.log"
+    with ApiServer(settings, port=0, consume=False, log_file=log_file, body_timeout_s=1.0) as api:
+        head = (f"POST /api/v1/orders HTTP/1.1\r\nHost: localhost:{api.port}\r\n"
+                "Content-Type: application/json\r\n").encode()
+        answer = raw_http(api.port, head + b"Content-Length: 1000000000\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 413") and b"payload_too_large" in answer, answer
+
+        answer = raw_http(api.port, head + b"Content-Length: 100\r\n\r\n" + b'{"orderId"')
+        assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer, answer
+
+        chunk = b"x" * 4096
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20))
+        answer = raw_http(api.port, head + b"Transfer-Encoding: chunked\r\n\r\n", (chunked,))
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+
+        import socket
+
+        with socket.create_connection(("127.0.0.1", api.port), timeout=10) as conn:
+            conn.sendall(head + b"Content-Length: 50000\r\n\r\n" + b'{"orderId": "ORD-GONE", ')
+        wait_until(lambda: "disconnected during the upload" in log_file.read_text(), 10, "the aborted upload logged")
+        assert httpx.get(api.url + "/api/v1/config", timeout=10).status_code == 200  # still serving
+    text = log_file.read_text()
+    assert text.count("disconnected during the upload") == 1 and "Traceback" not in text, text
+    assert topic_counts(settings, settings.orders_topic) == 0
+
+
+def test_the_api_refuses_a_symlinked_log_file(settings, tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("mine\n")
+    (tmp_path / "api.log").symlink_to(target)
+    from labkit.paths import UnsafePath
+
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        ApiServer(settings, port=0, consume=False, log_file=tmp_path / "api.log").start()
+    out = subprocess.run([sys.executable, "-m", "labkit.cli", "--bootstrap-server", settings.bootstrap_servers,
+                          "api", "--port", str(free_port()), "--log-file", str(tmp_path / "api.log")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "symbolic link" in out.stderr and "Traceback" not in out.stderr, out
+    assert target.read_text() == "mine\n"
 
 
 # --- health follows the broker ---------------------------------------------------------------------
