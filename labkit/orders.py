@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from labkit.errors import MalformedPayload, ValidationError
 
-__all__ = ["STATUSES", "Order", "decode_json", "parse_order", "parse_fields", "validate", "sample_orders"]
+__all__ = ["STATUSES", "Order", "decode_json", "parse_order", "parse_fields", "validate", "text_problem",
+           "sample_orders"]
 
 STATUSES = ("PENDING", "CONFIRMED", "PAID", "SHIPPED", "DELIVERED", "CANCELLED")
 
@@ -53,6 +55,31 @@ class Order:
     def key(self) -> bytes:
         """The record key: the order id, so every event of one order lands in one partition."""
         return self.order_id.encode("utf-8")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone UTF-16 surrogate: JSON's "\\ud800" decodes to one
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's Cc: C0 controls, DEL, C1 controls
+
+
+def text_problem(text: str, *, control: bool = False) -> str | None:
+    """What makes ``text`` unfit for an order's field, as the end of a sentence that starts with the
+    field's name, or None. A lone UTF-16 surrogate (JSON's ``"\\ud800"``, a pair broken or reversed):
+    UTF-8 cannot encode it, so no record can carry it. With ``control``, a control character (``\\n``,
+    ``\\t``, ESC, NUL, DEL...): one in an id splits or colours the log lines that print it.
+
+    >>> text_problem("ORD-\\n1", control=True)
+    'contains a control character (U+000A at position 4); an id must be printable text'
+    """
+    found = _SURROGATE.search(text)
+    if found is not None:
+        return (f"contains a lone UTF-16 surrogate (U+{ord(found.group()):04X} at position {found.start()}), "
+                "which UTF-8 cannot encode")
+    if control:
+        found = _CONTROL.search(text)
+        if found is not None:
+            return (f"contains a control character (U+{ord(found.group()):04X} at position {found.start()}); "
+                    "an id must be printable text")
+    return None
 
 
 # each allowed status to itself: validate keeps this one string, not the one each payload decodes to
@@ -126,7 +153,7 @@ def parse_fields(raw: bytes | str | Mapping[str, Any] | Any) -> tuple[str, int |
 def validate(data: Mapping[str, Any]) -> Order:
     """A decoded JSON object -> a valid :class:`Order`, or ``ValidationError`` on the first broken rule.
 
-    Rules: ``orderId`` a non-empty string; ``amount`` a finite number > 0 (not a boolean);
+    Rules: ``orderId`` a non-empty string UTF-8 can encode; ``amount`` a finite number > 0 (not a boolean);
     ``status`` one of :data:`STATUSES` if present (default ``PENDING``). Extra fields are ignored.
     """
     return Order(*_fields(data))
@@ -140,7 +167,7 @@ def _fields(data: Mapping[str, Any]) -> tuple[str, int | float, str]:
     order_id = data.get("orderId")
     amount = data.get("amount")
     status = data.get("status", "PENDING")
-    if (type(order_id) is str and order_id and not order_id.isspace()
+    if (type(order_id) is str and order_id and not order_id.isspace() and order_id.isprintable()
             and (type(amount) is int or type(amount) is float) and 0 < amount < _INF
             and type(status) is str and (status := _CANONICAL_STATUS.get(status)) is not None):
         return order_id, amount, status
@@ -154,6 +181,8 @@ def _first_broken_rule(data: Mapping[str, Any]) -> tuple[str, int | float, str]:
     order_id = data["orderId"]
     if not isinstance(order_id, str) or not order_id.strip():
         raise ValidationError(f"orderId must be a non-empty string, got {order_id!r}")
+    if not order_id.isprintable() and (problem := text_problem(order_id)) is not None:
+        raise ValidationError(f"orderId {problem}")  # it could never be a key, nor be logged
 
     if "amount" not in data:
         raise ValidationError("amount is missing")

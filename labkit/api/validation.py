@@ -2,9 +2,13 @@
 
 The API rejects (4xx, nothing produced) a body that is not UTF-8 JSON (400), too large (413), not a
 JSON object, without a non-empty string ``orderId``, without a numeric ``amount`` (a JSON number, not a
-boolean, finite), or with a non-string ``status`` (422). Extra fields are ignored. A well-formed but
-invalid order (``amount: -50``, Lab 2) is accepted (202), produced, and routed to ``orders.DLT`` by the
-consumer (:func:`labkit.orders.validate`).
+boolean, finite), or with a non-string ``status`` (422). It also rejects (422, naming the field) the
+strings no record can carry: a lone UTF-16 surrogate in ``orderId`` or ``status`` (``"\\ud800"`` is
+valid JSON, but UTF-8 cannot encode it), and a control character in ``orderId`` (``\\n``, ESC...: it
+would split or colour the log lines that print the id). What passes is always encodable: no request
+can make the producer fail, be dropped, or ``/health`` report a broker problem. Extra fields are
+ignored. A well-formed but invalid order (``amount: -50``, Lab 2) is accepted (202), produced, and
+routed to ``orders.DLT`` by the consumer (:func:`labkit.orders.validate`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import math
 from typing import Any
 
-from labkit.orders import Order
+from labkit.orders import Order, text_problem
 
 __all__ = ["ApiError", "check_order", "shorten", "MAX_BODY_BYTES", "MAX_ORDER_ID_CHARS"]
 
@@ -65,6 +69,8 @@ def check_order(body: bytes) -> Order:
         raise ApiError(422, "invalid_order", f"orderId must be a non-empty string, got {shorten(order_id)}")
     if len(order_id) > MAX_ORDER_ID_CHARS:
         raise ApiError(422, "invalid_order", f"orderId is longer than {MAX_ORDER_ID_CHARS} characters")
+    if not order_id.isprintable() and (problem := text_problem(order_id, control=True)) is not None:
+        raise ApiError(422, "invalid_order", f"orderId {problem}")
     if "amount" not in data:
         raise ApiError(422, "invalid_order", "amount is missing")
     amount = data["amount"]
@@ -75,11 +81,22 @@ def check_order(body: bytes) -> Order:
     status = data.get("status", "PENDING")
     if not isinstance(status, str):
         raise ApiError(422, "invalid_order", f"status must be a string, got {shorten(status)}")
-    return Order(order_id=order_id, amount=amount, status=status)
+    if not status.isprintable() and (problem := text_problem(status)) is not None:
+        raise ApiError(422, "invalid_order", f"status {problem}")
+    order = Order(order_id=order_id, amount=amount, status=status)
+    try:  # what the producer will do with it: must never fail there (it would be taken for a broker problem)
+        order.to_json()
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise ApiError(422, "invalid_order", f"the order cannot be encoded as UTF-8 JSON: {exc}") from None
+    return order
 
 
 def shorten(value: Any, limit: int = 60) -> str:
+    """``value`` as JSON for a one-line message, cut to ``limit`` characters; a lone surrogate in it is
+    escaped (``\\ud800``), so the message can always be sent as UTF-8."""
     text = json.dumps(value, ensure_ascii=False, default=str)
+    if not text.isprintable():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -8,6 +8,8 @@ A DLT record keeps everything needed to understand and replay the failure:
   stackTrace`` plus ``errorType`` (the error label), ``consumerGroup`` and
   ``originalValueEncoding``: ``"utf-8"`` when the value was text, ``"base64"`` when it was not
   (poison bytes are kept exactly, :attr:`DltEnvelope.raw_value` gives them back);
+  ``originalRecordUnreadable: true`` only for a record the client could not decode at all (reason
+  ``CorruptRecord``, :mod:`labkit.kafka.corrupt`): no original key or value, its coordinates only;
 * **headers**, Spring Kafka compatible (``DeadLetterPublishingRecoverer``), so Spring tools and Kafka
   UIs understand them: ``kafka_dlt-original-topic`` (UTF-8), ``-original-partition`` (int32 BE),
   ``-original-offset`` (int64 BE), ``-original-timestamp`` (int64 BE), ``-original-timestamp-type``
@@ -134,6 +136,12 @@ class SourceCoords:
     value: bytes | None
     timestamp_ms: int = -1
     timestamp_type: int = 0  # 0 CreateTime, 1 LogAppendTime
+    unreadable: bool = False  # the client could not decode the record: coordinates only, no key or value
+
+    @classmethod
+    def unreadable_at(cls, topic: str, partition: int, offset: int) -> SourceCoords:
+        """A record known by its coordinates only (the client library could not decode it)."""
+        return cls(topic=topic, partition=int(partition), offset=int(offset), key=None, value=None, unreadable=True)
 
     @classmethod
     def of(cls, record: Any) -> SourceCoords:
@@ -172,6 +180,9 @@ class DltEnvelope:
     # set only when the value was too large for the DLT: ``original_value`` is then its first bytes
     original_value_truncated: bool = False
     original_value_bytes: int | None = None
+    # set only when the record could not be decoded at all (``CorruptRecord``): no original key or value
+    # here, they stay in the source topic at the original coordinates
+    original_record_unreadable: bool = False
 
     _WIRE = {
         "original_topic": "originalTopic",
@@ -191,11 +202,14 @@ class DltEnvelope:
 
     _TRUNCATION_WIRE = {"original_value_truncated": "originalValueTruncated",
                         "original_value_bytes": "originalValueBytes"}  # on the wire only when truncated
+    _UNREADABLE_WIRE = "originalRecordUnreadable"  # on the wire only when true
 
     def to_dict(self) -> dict[str, Any]:
         out = {wire: getattr(self, name) for name, wire in self._WIRE.items()}
         if self.original_value_truncated:
             out.update({wire: getattr(self, name) for name, wire in self._TRUNCATION_WIRE.items()})
+        if self.original_record_unreadable:
+            out[self._UNREADABLE_WIRE] = True
         return out
 
     def to_json(self) -> bytes:
@@ -212,6 +226,7 @@ class DltEnvelope:
         values["original_value_truncated"] = bool(data.get("originalValueTruncated", False))
         size = data.get("originalValueBytes")
         values["original_value_bytes"] = int(size) if isinstance(size, (int, float)) else None
+        values["original_record_unreadable"] = data.get(cls._UNREADABLE_WIRE) is True
         return cls(**values)
 
     @classmethod
@@ -280,6 +295,7 @@ def build_dlt_record(
         consumer_group=group_id,
         original_value_encoding=value_enc,
         original_key_encoding=key_enc,
+        original_record_unreadable=src.unreadable,
     )
     headers = [
         (H_TOPIC, src.topic.encode("utf-8")),

@@ -7,6 +7,13 @@ Every record ends in exactly one of three ways, and only then is its offset comm
   ``retryCount`` = retries made), *after* the DLT write is acknowledged;
 * **handed to the retry topic** (``topic`` mode), *after* that write is acknowledged.
 
+A record the client library cannot decode is a permanent failure like any other: sent to the DLT with
+reason ``CorruptRecord``, then committed past. One with a header key that is not UTF-8 is read anyway
+(:mod:`labkit.kafka.corrupt`), reaches the loop with its key and value, and never reaches the handler;
+anything else that makes ``poll()`` itself raise (``CorruptRecordError``, ``UnicodeDecodeError``) is
+dead-lettered by its coordinates: the record at the failing partition's position, after the DLT's ack
+the consumer seeks past it and commits. Either way the partition keeps flowing.
+
 The DLT and retry-topic writes of one poll are sent without waiting and their acks awaited
 together before the commit (and before the next poll): one wait per poll, not one round trip per
 failed record.
@@ -52,7 +59,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kafka.errors import KafkaError, MessageSizeTooLargeError
+from kafka.errors import CorruptRecordError, KafkaError, MessageSizeTooLargeError
 
 from labkit.broker.stuck_group import StuckGroupCheck, forget_group, group_members, reset_stuck_group, retry_group_id
 from labkit.broker.watch import BrokerDataLost, BrokerWatch
@@ -85,6 +92,7 @@ from labkit.events import (
     partition_tuples,
 )
 from labkit.kafka import clients
+from labkit.kafka.corrupt import CorruptRecord, corruption, failed_partition
 from labkit.orders import Order, parse_fields
 from labkit.policy.breaker import BreakerState, CircuitBreaker
 from labkit.policy.retry import RetryPolicy, retry_config
@@ -510,6 +518,9 @@ class OrderProcessor:
             timeout_ms = max(0, min(timeout_ms, int((next_due - self.clock()) * 1000) + 1))
         try:
             batch = consumer.poll(timeout_ms=timeout_ms, max_records=self.max_poll_records)
+        except (CorruptRecordError, UnicodeDecodeError) as exc:  # a record kafka-python cannot decode
+            self._skip_unreadable(exc)
+            return
         except KafkaError as exc:  # kafka-python 3 can raise a lost connection out of poll()
             if not exc.retriable:
                 raise
@@ -542,6 +553,11 @@ class OrderProcessor:
                 if self._breaker_paused:
                     consumer.seek(tp, record.offset)  # put the unhandled rest back
                     return
+                if record.headers and (corrupt := corruption(record)) is not None:  # never handled
+                    self._record_processed(tp, processed)
+                    self._dead_letter_corrupt(tp, record, corrupt)
+                    received_at = self.wall()
+                    continue
                 if from_retry_topic or (retrying and (tp, record.offset) in retrying):
                     self._record_processed(tp, processed)
                     ok = self._handle(tp, record)
@@ -630,6 +646,40 @@ class OrderProcessor:
             self._breaker_paused = True
         self.emit(ConsumptionPaused(partitions=partition_tuples(assigned), reason=reason))
         log.warning("%s: consumption paused on %s", reason, format_partitions(assigned))
+
+    # --- records the client cannot decode ------------------------------------------------------------
+
+    def _dead_letter_corrupt(self, tp: Any, record: Any, error: CorruptRecord) -> None:
+        """A record the client could not decode (``record``: a ConsumerRecord read leniently, or the
+        :class:`SourceCoords` of one it could not read at all): received, sent to the DLT at once, done
+        once acknowledged. Never handed to the handler, never retried."""
+        coords = {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                  "key": _key_text(record.key)}
+        with self.lock:
+            self._tracker.received(tp, record.offset)
+        self.emit(Received(attempt=0, **coords))
+        log.warning("offset %d of %s-%d cannot be decoded: %s; it goes to the DLT (reason %s)",
+                    record.offset, record.topic, record.partition, error, error_label(error))
+        self._to_dlt(tp, record, error, 0, None, coords)
+
+    def _skip_unreadable(self, exc: Exception) -> None:
+        """``poll()`` raised on a record kafka-python cannot decode (``exc``): dead-letter the record at
+        the failing partition's position by its coordinates, and once the DLT acknowledged it, seek past
+        it and commit. Raises ``exc`` again if the partition cannot be told (nothing is skipped blind).
+
+        The seek also frees kafka-python's fetcher, which would otherwise spin on the dead record
+        iterator at the next poll (:mod:`labkit.kafka.corrupt`). A batch kafka-python cannot read at
+        all costs one poll per record: each offset is dead-lettered on its own, none skipped unrecorded."""
+        consumer = self.consumer
+        tp = failed_partition(consumer)
+        if tp is None or tp not in consumer.assignment():
+            raise exc
+        offset = consumer.position(tp)
+        source = SourceCoords.unreadable_at(tp.topic, tp.partition, offset)
+        self._dead_letter_corrupt(tp, source, CorruptRecord.unreadable(tp.topic, tp.partition, offset, exc))
+        self.outbox.flush()  # the DLT's ack first: if it fails, this raises and nothing is skipped
+        consumer.seek(tp, offset + 1)
+        self._commit_done()
 
     # --- one record ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from labkit.kafka import corrupt
 from labkit.settings import Settings, load
 
 # partition.assignment.strategy names, as the Java client spells them
@@ -64,6 +65,7 @@ def consumer(settings: Settings | None = None, *topics: str, **overrides: Any) -
     """
     settings = settings or load()
     _patch_join_race()
+    corrupt.install()  # a header key that is not UTF-8 no longer stops poll(): labkit/kafka/corrupt.py
     config = _base(settings) | {
         "client_id": client_id("consumer"),
         "group_id": settings.group_id,

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import httpx
@@ -183,7 +184,8 @@ bodies = (valid_order.map(lambda v: json.dumps(v).encode()) | order_like.map(lam
 
 def well_formed(body: bytes) -> bool:
     """The API's contract, written independently: a JSON object with a non-empty string orderId
-    (<= 256 chars), a finite non-boolean number amount, and a string status if present."""
+    (<= 256 chars, printable: no control character), a finite non-boolean number amount, and a string
+    status if present; neither string holds a lone UTF-16 surrogate (no record could carry it)."""
     try:
         value = json.loads(body.decode("utf-8"), parse_constant=lambda c: 1 / 0)
     except (ValueError, ZeroDivisionError, RecursionError):
@@ -192,7 +194,9 @@ def well_formed(body: bytes) -> bool:
         return False
     oid, amount, status = value.get("orderId"), value.get("amount"), value.get("status", "")
     return (isinstance(oid, str) and bool(oid.strip()) and len(oid) <= 256
-            and type(amount) in (int, float) and math.isfinite(amount) and isinstance(status, str))
+            and not any(unicodedata.category(c) in ("Cc", "Cs") for c in oid)
+            and type(amount) in (int, float) and math.isfinite(amount) and isinstance(status, str)
+            and not any(unicodedata.category(c) == "Cs" for c in status))
 
 
 def test_fuzzed_bodies_never_5xx_and_rejected_ones_produce_nothing(settings):
