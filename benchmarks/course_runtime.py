@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         try:
             broker.down(settings=settings)
         except broker.BrokerError:
-            pass  # 09_checkpoint_and_cleanup stops the broker itself
+            pass  # 10_checkpoint_and_cleanup stops the broker itself
     total = sum(row[1] for row in rows)
     mode = "real backoffs" if args.slow else "LABKIT_FAST=1"
     if args.pause or args.lab3_pause:

@@ -3,7 +3,7 @@ row on one broker (a student who runs everything again), the final checklist bef
 clean-up (it must then say what is missing, not fill it in silently), and Lab 3 at a class's pace.
 
 The kernels get their own state dir: to them the session's broker is one started elsewhere (from a
-terminal, by docker compose), so 09's clean-up leaves it running for the tests after it."""
+terminal, by docker compose), so 10's clean-up leaves it running for the tests after it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from nbclient.exceptions import CellExecutionError
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-LABS = [name for name in NAMES if not name.startswith("09")]  # 09 ends by deleting the evidence: below
+LABS = [name for name in NAMES if not name.startswith("10")]  # 10 ends by deleting the evidence: below
 
 pytestmark = [pytest.mark.broker, pytest.mark.classroom]
 
@@ -56,7 +56,7 @@ def run(name: str, env: dict[str, str | None], pauses: dict[str, float] | None =
 
 @pytest.fixture(scope="module")
 def kernel_env(broker_settings, tmp_path_factory) -> dict[str, str]:
-    """One state dir for the whole course, as on a student's machine: 09 reads the logs 05 wrote."""
+    """One state dir for the whole course, as on a student's machine: 10 reads the logs 05 wrote."""
     state = tmp_path_factory.mktemp("classroom-state")
     return {"LABKIT_BOOTSTRAP_SERVERS": broker_settings.bootstrap_servers, "LABKIT_STATE_DIR": str(state),
             "LABKIT_FAST": "1", "MPLBACKEND": "Agg"}
@@ -78,11 +78,11 @@ def test_the_checklist_passes_on_the_labs_evidence_then_says_what_its_clean_up_r
     settings = load()
     table = checkpoint.verify(settings)
     checkpoint.catch_up(settings, table)
-    first = run("09_checkpoint_and_cleanup.ipynb", kernel_env)
+    first = run("10_checkpoint_and_cleanup.ipynb", kernel_env)
     assert "✅ the course topics are gone" in first
-    # 09 deleted the topics: run again, the checklist fails and names the notebooks to run, no silent catch-up
+    # 10 deleted the topics: run again, the checklist fails and names the notebooks to run, no silent catch-up
     with pytest.raises(CellExecutionError, match=r"(?s)still missing.*run 03_valid_flow.*run 05_retries"):
-        run("09_checkpoint_and_cleanup.ipynb", kernel_env)
+        run("10_checkpoint_and_cleanup.ipynb", kernel_env)
 
 
 @pytest.mark.timeout(600)  # ~270 s of pauses (a class's pace) on top of the lab's own ~60 s

@@ -1,4 +1,5 @@
-"""Show labkit's figures and tables in Jupyter: figures as PNG images, event tables without NaN noise.
+"""Show labkit's figures and tables in Jupyter: figures as PNG images, event tables without NaN noise;
+and Kafka's tools as ``!kafka-...`` commands in any kernel (:func:`enable_commands`).
 
 :mod:`labkit.observe.plots` builds bare ``matplotlib.figure.Figure`` objects (no pyplot, no GUI backend).
 Jupyter only renders such a figure as an image once pyplot's inline backend has registered a PNG
@@ -17,7 +18,7 @@ from typing import Any
 
 from labkit.events.log import BLANK_MISSING
 
-__all__ = ["enable_png", "enable_tables", "blank_missing_html", "blank_missing_text"]
+__all__ = ["enable_png", "enable_tables", "enable_commands", "blank_missing_html", "blank_missing_text"]
 
 
 def _png(fig) -> bytes:
@@ -111,3 +112,12 @@ def enable_tables() -> bool:
     formatters["text/html"].for_type_by_name("pandas", "DataFrame", html)
     formatters["text/plain"].for_type_by_name("pandas", "DataFrame", text)
     return True
+
+
+def enable_commands() -> None:
+    """Kafka's tools as shell commands in this kernel: ``!kafka-topics ...`` in a cell works in any
+    Jupyter (VS Code, a JupyterHub, one started without activating the venv), not only the one
+    ``labkit lab`` starts with the venv's scripts on ``PATH``."""
+    from labkit.broker.tools import commands_on_path
+
+    commands_on_path()

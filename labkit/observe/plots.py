@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 __all__ = ["backoff_curves", "planned_vs_actual", "rebalance_gantt", "dlt_over_time", "dlt_reasons",
-           "lag_over_time", "throughput"]
+           "lag_over_time", "throughput", "share_deliveries"]
 
 MARKER_STYLE = {  # marker kind -> (matplotlib marker, colour, legend label)
     "join": ("^", "tab:green", "join"),
@@ -275,6 +275,44 @@ def dlt_reasons(data: pd.Series | pd.DataFrame, ax: Any = None) -> Figure:
     ax.set_xlim(0, float(counts.max()) * 1.15 + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, axis="x", alpha=0.3)
+    return fig
+
+
+ACK_COLOURS = {"ACCEPT": "tab:green", "RELEASE": "tab:orange", "REJECT": "tab:red"}
+
+
+def share_deliveries(events_frame: pd.DataFrame, ax: Any = None, limit: int | None = None) -> Figure:
+    """A share group's deliveries per order: one bar per order that was not accepted at its first
+    delivery, one segment per delivery coloured by the consumer's answer (ACCEPT / RELEASE / REJECT),
+    labelled with the consumer; the orders accepted at once are counted in the title. ``limit``: the
+    group's ``share.delivery.count.limit``, drawn as a line (default: from the events)."""
+    fig, ax = _axes(ax, (9, 4))
+    title = "Share group: deliveries per order"
+    acks = _kind(events_frame, "Acknowledged")
+    if acks.empty:
+        return _empty(ax, title, "no delivery yet")
+    ids = acks["order_id"].fillna(acks["key"]).astype(str)
+    acks = acks.assign(record=ids)
+    at_once = acks.groupby("record")["ack"].agg(lambda a: list(a) == ["ACCEPT"])
+    shown = [r for r in dict.fromkeys(acks["record"]) if not at_once[r]]
+    if not shown:
+        return _empty(ax, f"{title} ({len(at_once)} accepted at their first delivery)", "no retry, no rejection")
+    for y, record in enumerate(reversed(shown)):
+        rows = acks[acks["record"] == record].sort_values("ts")
+        for x, (_, row) in enumerate(rows.iterrows()):
+            ax.barh(y, 1, left=x, color=ACK_COLOURS.get(row["ack"], "tab:gray"), edgecolor="white", alpha=0.85)
+            ax.text(x + 0.5, y, str(row["consumer"]), ha="center", va="center", fontsize=8, color="white")
+    limit = limit or int(acks["delivery_limit"].max() or 0)
+    if limit:
+        ax.axvline(limit, color="black", linestyle="--", linewidth=1)
+        ax.text(limit, len(shown) - 0.5, f" delivery limit {limit}: then the broker dead-letters", va="bottom")
+    ax.set_yticks(range(len(shown)), list(reversed(shown)))
+    ax.set_xlabel("deliveries (the broker counts them)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0, max(limit, int(acks.groupby("record").size().max())) + 0.5)
+    ax.set_ylim(-0.6, len(shown) + 0.2)
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in ACK_COLOURS.items()], loc="lower right")
+    ax.set_title(f"{title} ({int(at_once.sum())} more accepted at their first delivery)")
     return fig
 
 

@@ -5,7 +5,7 @@ Each item of the module's list becomes a check that reads real state: topic meta
 (published to the events topics), the ``Retry`` lines of the service logs, and a live call to the
 stats endpoints compared with the DLT topic. :func:`verify` returns the ✅/❌ table;
 :func:`catch_up` runs, through the order API, only the lab steps whose evidence is missing (so
-notebook 09 also works on its own).
+notebook 10 also works on its own).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ORDER_STEPS = ("valid", "invalid", "retries")  # the checks that look at the rec
 # where each item's evidence comes from: what to run when it is missing
 NOTEBOOK_OF = {"topic": "02_topics", "valid": "03_valid_flow", "invalid": "04_dead_letter_topic",
                "retries": "05_retries", "rebalancing": "06_rebalancing", "stats": "07_monitoring"}
-CAUGHT_UP = "✅ (run by 09)"  # evidence that catch_up made, not the student
+CAUGHT_UP = "✅ (run by 10)"  # evidence that catch_up made, not the student
 RETRY_LINE = re.compile(r"\bRetry \d+/\S+ .*\(key ORD-RETRY\)")
 
 

@@ -3,6 +3,8 @@ acknowledgement does, and nothing lost when a member is SIGKILLed while it holds
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labkit.group.share import ShareGroup
@@ -102,10 +104,27 @@ def test_nothing_is_lost_when_a_member_is_killed_holding_records(settings, share
 def test_a_broker_without_share_groups_is_named_before_anything_starts(settings):
     """On the embedded broker the course says why share groups cannot run and how to switch; on
     Apache Kafka the same call goes through."""
-    from labkit.group.share import NotOnThisBroker
+    from labkit.group.share import NotOnThisBroker, require_share_groups
 
     if ENGINE == "embedded":
         with pytest.raises(NotOnThisBroker, match="labkit broker up --engine kafka"):
             ShareGroup(settings)
+        with pytest.raises(SystemExit, match="labkit broker up --engine kafka"):  # one line in Jupyter
+            require_share_groups(settings)
     else:
         ShareGroup(settings).close()
+        assert require_share_groups(settings) is None
+
+
+def test_the_share_group_notebook_checks_the_broker_before_it_uses_one():
+    """Notebook 09 is not run on the embedded broker (notebooks/conftest.py): its setup cell must stop
+    there with the reason, before any cell touches a share group."""
+    import nbformat
+
+    from notebooks.conftest import NEEDS_APACHE_KAFKA
+
+    assert "09_share_groups.ipynb" in NEEDS_APACHE_KAFKA
+    nb = nbformat.read(Path(__file__).parents[2] / "notebooks" / "09_share_groups.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    first_use = next(i for i, src in enumerate(code) if "ShareGroup(" in src)
+    assert any("require_share_groups(settings)" in src for src in code[:first_use + 1]), code[:first_use + 1]
