@@ -27,6 +27,8 @@ BENCHMARKS = [
     ("processor_throughput.py", "Processor throughput and retry timing (issue: engine)", [],
      ["--orders", "2000", "--clean-orders", "10000"]),
     ("rebalance_latency.py", "Rebalance latency (issue: consumer groups)", [], ["--runs", "2"]),
+    ("share_groups.py", "Share groups: throughput and redelivery latency (issue: Kafka 4.x)", [],
+     ["--orders", "500", "--runs", "1"]),
     ("api_load.py", "Order API load (issue: services)", [], []),
     ("chaos.py", "Chaos run: nothing lost (issue: prove nothing is lost)", [], ["--orders", "3000"]),
     ("course_words.py", "What a student reads, and the three-hour agenda (issue: classroom)", [], []),
