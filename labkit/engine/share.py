@@ -129,6 +129,10 @@ class ShareWorker:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Ask the loop to end after its current poll, without waiting (a group stops all its members at once)."""
+        self._stop.set()
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop after the current poll: acknowledgements are committed, then the consumer leaves."""
         self._stop.set()

@@ -16,6 +16,7 @@ from dataclasses import fields
 from typing import Any
 
 from labkit.events.kinds import (
+    Acknowledged,
     Event,
     Processed,
     ProcessedRow,
@@ -122,6 +123,15 @@ class EventLog:
             if cls is RetryScheduled:
                 self._retries[event.attempt] += 1
                 counted = "retries"
+        elif cls is Acknowledged and event.ack != "ACCEPT":  # a share consumer (its ACCEPT has a Processed)
+            # the broker retries a RELEASE until the delivery limit, then dead-letters it like a REJECT:
+            # the same figures as the consumer group's retries and DLT, so the panel reads them alike
+            if event.ack == "RELEASE" and not 0 < event.delivery_limit <= event.delivery_count:
+                self._retries[event.delivery_count] += 1
+                counted, new = "retries", "in_flight"
+            else:
+                self._dlt[event.reason if event.ack == "REJECT" else "DeliveryLimitReached"] += 1
+                counted = new = "dlt"
         if counted is not None and event.topic is not None and event.partition is not None:
             self._count(event.topic, event.partition, counted, 1)
         if new is not None:
@@ -308,7 +318,8 @@ class EventLog:
 
     def stats(self) -> dict[str, Any]:
         """Counts of every event appended: processed (first time), duplicates, retries per attempt,
-        DLT per reason, records in flight, commits, rebalances."""
+        DLT per reason, records in flight, commits, rebalances. A share consumer's RELEASE counts as
+        a retry, its REJECT and its RELEASE at the delivery limit as DLT (the broker writes its DLQ)."""
         with self._lock:
             kinds = self._kinds
             return {

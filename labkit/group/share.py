@@ -307,6 +307,8 @@ class ShareGroup:
         if self.closed:
             return
         self.closed = True
+        for worker in self._workers.values():  # all at once: each takes up to a poll and a leave
+            worker.request_stop()
         for name in list(self._workers) + list(self._procs):
             self.stop(name, timeout_s)
         if self._wire is not None:

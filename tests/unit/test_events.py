@@ -339,3 +339,25 @@ def test_the_injector_tells_its_subscribers_of_every_change():
     unsubscribe()
     svc.set(rate=1.0)
     assert len(seen) == 3
+
+
+def test_a_share_consumers_answers_count_as_retries_and_dlt_like_the_consumer_groups():
+    """The failure panel reads EventLog.stats(): with share consumers a RELEASE is a retry, a REJECT
+    or a RELEASE at the delivery limit goes to the (broker's) DLT, an ACCEPT is its Processed."""
+    from labkit.events.kinds import Acknowledged, Processed, Received
+
+    log = EventLog()
+    at = {"topic": "orders", "partition": 0, "consumer": "share-1"}
+    for offset, order, answers in ((0, "ORD-OK", ["ACCEPT"]), (1, "ORD-BAD", ["REJECT"]),
+                                   (2, "ORD-FLAKY", ["RELEASE"] * 3), (3, "ORD-HICCUP", ["RELEASE", "ACCEPT"])):
+        for delivery, ack in enumerate(answers, start=1):
+            log.append(Received(**at, offset=offset, key=order, order_id=order, attempt=delivery))
+            if ack == "ACCEPT":
+                log.append(Processed(**at, offset=offset, key=order, order_id=order, attempt=delivery))
+            log.append(Acknowledged(**at, offset=offset, key=order, order_id=order, ack=ack, delivery_count=delivery,
+                                    delivery_limit=3, reason="ValidationException" if ack == "REJECT" else ""))
+    stats = log.stats()
+    assert stats["processed"] == 2 and stats["in_flight"] == 0
+    assert stats["retries"] == 3 and stats["retries_per_attempt"] == {1: 2, 2: 1}  # FLAKY 1, 2; HICCUP 1
+    assert stats["dlt_per_reason"] == {"ValidationException": 1, "DeliveryLimitReached": 1}
+    assert log.partition_counts()[("orders", 0)] == {"processed": 2, "retries": 3, "dlt": 2}
