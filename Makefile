@@ -15,8 +15,12 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python >= 3.11; set PYTHON=python3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]"
+	@# uv (from PyPI, into the venv) installs in seconds what pip takes half a minute for
+	@# (benchmarks/setup_time.py); pip stays the fallback. --native-tls: the system's CA store, as pip uses
+	$(BIN)/python -m pip install -q uv && $(BIN)/uv pip install -q --python $(BIN)/python --native-tls \
+	    $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) -e ".[test]" \
+	  || { echo "uv could not install the course: trying pip"; $(BIN)/python -m pip install -q --upgrade pip \
+	       && $(BIN)/python -m pip install -q -e ".[test]"; }
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 lab: setup

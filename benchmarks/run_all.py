@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 # (script, title, full-run arguments, quick-run arguments)
 BENCHMARKS = [
+    ("setup_time.py", "Set-up on a fresh machine: pip versus uv, cold caches (issue: reach)", [], []),
     ("broker_startup.py", "Broker start-up (issue: foundation)", [], ["--runs", "3"]),
     ("processor_throughput.py", "Processor throughput and retry timing (issue: engine)", [],
      ["--orders", "2000", "--clean-orders", "10000"]),
