@@ -19,7 +19,7 @@ from labkit.paths import notebooks_dir
 from labkit.settings import SettingsError, from_args
 
 # The services' commands (consumer, api, groups, dlt...) live with their code: each module has add_parser(sub)
-SERVICE_COMMANDS = ("labkit.group.worker", "labkit.cli.api", "labkit.cli.inspect")
+SERVICE_COMMANDS = ("labkit.group.worker", "labkit.cli.api", "labkit.cli.inspect", "labkit.cli.doctor")
 
 KAFKA = ".".join(broker.jvm.KAFKA_VERSION.split(".")[:2])  # "4.4"
 ENGINE_HELP = (f"auto (default): a Kafka already answering at the address, else start Apache Kafka {KAFKA}; "
@@ -121,7 +121,15 @@ def cmd_topics_delete(args) -> int:
 # -- lab --------------------------------------------------------------------------------------------
 
 def cmd_lab(args) -> int:
+    from labkit.cli.doctor import blocking, render, run_checks
+
     settings = from_args(args)
+    checks = run_checks(settings)  # before anything starts: a taken port or no Java is said with its fix
+    if failed := blocking(checks):
+        print(render(checks), file=sys.stderr)
+        print(f"labkit lab: {len(failed)} problem(s) block the course: fix the [FAIL] lines above "
+              "(labkit doctor checks again)", file=sys.stderr)
+        return 1
     info = broker.ensure(settings, engine=args.engine)
     print(info)
     print("topics ready: " + ", ".join(f"{t} ({n})" for t, n in settings.topics.items()))
