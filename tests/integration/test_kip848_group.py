@@ -1,0 +1,155 @@
+"""The KIP-848 consumer group protocol (``group.protocol=consumer``) on the real broker: 2 members, a 3rd
+joins, it leaves cleanly, one is SIGKILLed; each step's assignment is reached and on the Timeline, the
+survivors of the join keep (and keep processing) the partitions they do not give up, and no order is
+lost. On the embedded broker: the clear error, before anything starts."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+
+import pytest
+
+from labkit.group.kip848 import Kip848Group
+from labkit.group.share import NotOnThisBroker
+from labkit.kafka import clients, producer, topics
+from labkit.observe.timeline import Timeline, explain
+from labkit.orders import Order
+from tests.conftest import ENGINE
+from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.broker
+needs_kip848 = pytest.mark.skipif(ENGINE == "embedded", reason="the KIP-848 consumer protocol needs Apache "
+                                  "Kafka 4.0+: the embedded broker (Tansu) does not speak it")
+
+
+class Orders:
+    """Orders produced on a thread, 5 every 0.1 s, until :meth:`stop`: the load a rebalance runs under."""
+
+    def __init__(self, settings, events) -> None:
+        self.settings, self.events, self.ids = settings, events, []
+        self._stop = threading.Event()
+        self._numbers = itertools.count()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        client = clients.producer(self.settings)
+        try:
+            while not self._stop.wait(0.1):
+                batch = [Order(f"ORD-{next(self._numbers)}", 10) for _ in range(5)]
+                self.ids += [s.key for s in producer.produce(self.settings, batch, events=self.events,
+                                                             producer=client)]
+        except BaseException as exc:  # noqa: BLE001 - the test asserts it is None
+            self.error = exc
+        finally:
+            client.close(timeout=5)
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        self._thread.join(30)
+        assert self.error is None and not self._thread.is_alive(), self.error
+        return self.ids
+
+
+@pytest.fixture(scope="module")
+def run(broker_settings):
+    """One run for the module (each step waits on a real rebalance): 2 process members -> a 3rd joins ->
+    it leaves (SIGTERM) -> a survivor is SIGKILLed, under a steady load of orders. What the tests read."""
+    if ENGINE == "embedded":
+        pytest.skip(needs_kip848.kwargs["reason"])
+    settings = broker_settings.with_prefix(f"kip848-{uuid.uuid4().hex[:6]}-")
+    topics.create(settings)
+    group = Kip848Group(settings, processes=True)
+    load = None
+    try:
+        group.start(2)
+        steps = {"two": group.wait_for_assignment([3, 3], 60)}
+        load = Orders(settings, group.events)
+        wait_until(lambda: len(group.events.of("Processed")) >= 20, 30, "the 2 members processing orders")
+        third = group.add()
+        steps["join"] = group.wait_for_assignment([2, 2, 2], 60)
+        wait_until(lambda: any(e.consumer == third for e in group.events.of("Processed")), 30,
+                   f"{third} processing orders")
+        group.stop(third)
+        steps["leave"] = group.wait_for_assignment([3, 3], 60)
+        victim = group.names[0]
+        group.kill(victim)
+        steps["crash"] = group.wait_for_assignment([6], 60)  # evicted after the group's 10 s session
+        ids = load.stop()
+        load = None
+        wait_until(lambda: set(ids) <= {e.order_id for e in group.events.of("Processed")}, 60,
+                   "every order processed")
+        yield {"group": group, "steps": steps, "third": third, "victim": victim, "ids": ids,
+               "events": list(group.events.events)}
+    finally:
+        if load is not None:
+            load._stop.set()
+        group.close()
+        try:
+            topics.delete(settings)
+        except Exception:
+            pass
+
+
+def _counts(assignment) -> list[int]:
+    return sorted(len(p) for p in assignment.values())
+
+
+@needs_kip848
+def test_each_step_reaches_its_assignment_and_is_on_the_timeline(run):
+    steps, third, victim = run["steps"], run["third"], run["victim"]
+    assert [_counts(steps[s]) for s in ("two", "join", "leave", "crash")] == [[3, 3], [2, 2, 2], [3, 3], [6]]
+    summary = Timeline(run["events"]).summary().set_index("trigger")
+    why = explain(run["events"])
+    for trigger in (f"join {third}", f"leave {third}", f"crash {victim}"):
+        assert trigger in summary.index, why
+        assert summary.loc[trigger, "settled_ts"] >= summary.loc[trigger, "trigger_ts"], why
+    # the join and the leave move only what they must: 2 partitions to the newcomer, 2 back from it
+    assert summary.loc[f"join {third}", "partitions_moved"] == 2, why
+    assert summary.loc[f"leave {third}", "partitions_moved"] == 2, why
+    assert summary.loc[f"crash {victim}", "partitions_moved"] == 3, why
+
+
+@needs_kip848
+def test_during_the_join_survivors_keep_and_keep_processing_their_other_partitions(run):
+    events, third = run["events"], run["third"]
+    row = Timeline(events).summary().set_index("trigger").loc[f"join {third}"]
+    start, end = row["trigger_ts"], row["settled_ts"]
+    before = Timeline([e for e in events if e.ts <= start]).assignment()
+    after = run["steps"]["join"]
+    why = explain(events)
+    survivors = [c for c in after if c != third]
+    assert len(survivors) == 2
+    for name in survivors:
+        kept = set(before[name]) & set(after[name])
+        assert len(kept) == 2 and len(before[name]) == 3, (name, before, after, why)
+        revoked = {tp for e in events if e.kind == "PartitionsRevoked" and e.consumer == name
+                   and start <= e.ts <= end for tp in e.partitions}
+        assert revoked and not revoked & kept, (name, revoked, kept, why)  # only the partition that moved
+        processing = [e for e in events if e.kind == "Processed" and e.consumer == name
+                      and start <= e.ts <= end and (e.topic, e.partition) in kept]
+        assert processing, (name, f"no Processed on {sorted(kept)} in the {end - start:.2f} s rebalance", why)
+
+
+@needs_kip848
+def test_nothing_is_lost(run):
+    processed = {e.order_id for e in run["events"] if e.kind == "Processed"}
+    assert run["ids"] and set(run["ids"]) - processed == set()
+
+
+def test_the_embedded_broker_is_named_before_anything_starts(settings):
+    """On the embedded broker the course says why KIP-848 cannot run and how to switch (its consumers
+    would wait for partitions forever); on Apache Kafka the same call goes through."""
+    from labkit.group.kip848 import require_kip848
+
+    if ENGINE == "embedded":
+        with pytest.raises(NotOnThisBroker, match="labkit broker up --engine kafka"):
+            Kip848Group(settings)
+        with pytest.raises(SystemExit, match="labkit broker up --engine kafka"):  # one line in Jupyter
+            require_kip848(settings)
+    else:
+        Kip848Group(settings).close()
+        assert require_kip848(settings) is None
