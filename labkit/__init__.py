@@ -10,10 +10,12 @@ import sys as _sys
 if "IPython" in _sys.modules:  # in a notebook: returned figures render as images, event tables without NaN
     from labkit.notebook.display import enable_commands as _enable_commands
     from labkit.notebook.display import enable_png as _enable_png
+    from labkit.notebook.display import enable_progress as _enable_progress
     from labkit.notebook.display import enable_tables as _enable_tables
 
     _enable_png()
     _enable_tables()
+    _enable_progress()  # a wait longer than 3 s says what it waits for
     _enable_commands()  # !kafka-topics in a cell works in any Jupyter, not only the one labkit lab starts
 
 import logging as _logging

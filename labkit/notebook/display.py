@@ -1,5 +1,6 @@
 """Show labkit's figures and tables in Jupyter: figures as PNG images, event tables without NaN noise;
-and Kafka's tools as ``!kafka-...`` commands in any kernel (:func:`enable_commands`).
+Kafka's tools as ``!kafka-...`` commands in any kernel (:func:`enable_commands`); and a long wait
+(retries, a rebalance, a redelivery) shows what it waits for, with a bar (:func:`enable_progress`).
 
 :mod:`labkit.observe.plots` builds bare ``matplotlib.figure.Figure`` objects (no pyplot, no GUI backend).
 Jupyter only renders such a figure as an image once pyplot's inline backend has registered a PNG
@@ -18,7 +19,8 @@ from typing import Any
 
 from labkit.events.log import BLANK_MISSING
 
-__all__ = ["enable_png", "enable_tables", "enable_commands", "blank_missing_html", "blank_missing_text"]
+__all__ = ["enable_png", "enable_tables", "enable_commands", "enable_progress", "WaitProgress",
+           "blank_missing_html", "blank_missing_text"]
 
 
 def _png(fig) -> bytes:
@@ -121,3 +123,48 @@ def enable_commands() -> None:
     from labkit.broker.tools import commands_on_path
 
     commands_on_path()
+
+
+class WaitProgress:
+    """One long :func:`labkit.wait.wait_until` in a cell: a line that says what it waits for, a bar
+    of the time used out of the deadline, and at the end how it went. Plain text, updated in place
+    (at most twice a second): it shows the same in JupyterLab, VS Code, RISE slides and nbval."""
+
+    WIDTH = 24
+
+    def __init__(self, what: str, timeout_s: float) -> None:
+        from IPython.display import display
+
+        self.what, self.timeout_s, self._last = what, timeout_s, 0.0
+        self._handle = display(self._line(0.0), display_id=True)
+
+    def _line(self, elapsed_s: float) -> Any:
+        from IPython.display import Pretty
+
+        filled = min(self.WIDTH, int(self.WIDTH * elapsed_s / self.timeout_s)) if self.timeout_s > 0 else 0
+        bar = "█" * filled + "░" * (self.WIDTH - filled)
+        return Pretty(f"⏳ waiting for {self.what}  {bar}  {elapsed_s:.0f} s (at most {self.timeout_s:g} s)")
+
+    def update(self, elapsed_s: float) -> None:
+        if elapsed_s - self._last >= 0.5 and self._handle is not None:
+            self._last = elapsed_s
+            self._handle.update(self._line(elapsed_s))
+
+    def done(self, elapsed_s: float, reached: bool) -> None:
+        from IPython.display import Pretty
+
+        if self._handle is not None:
+            self._handle.update(Pretty(f"✓ {self.what}: after {elapsed_s:.1f} s" if reached else
+                                       f"✗ {self.what}: not reached after {elapsed_s:.1f} s"))
+
+
+def enable_progress() -> bool:
+    """Long waits of the kernel's main thread show a :class:`WaitProgress` (True when in a kernel that
+    can display; a plain IPython terminal keeps its output as it was)."""
+    from labkit import wait
+
+    shell = _shell()
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return False
+    wait.set_progress(WaitProgress)
+    return True
