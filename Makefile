@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 KAFKA  := $(shell sed -n 's/^KAFKA_VERSION = "\(.*\)"/\1/p' labkit/broker/jars.py)
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=240 -p no:cacheprovider
 
-.PHONY: setup lab lint test test-unit test-embedded test-kafka test-notebooks slides benchmarks clean stop
+.PHONY: setup lab lint test test-unit test-embedded test-kafka test-notebooks slides site benchmarks clean stop
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ test-notebooks: setup
 slides: setup
 	$(BIN)/python -m labkit.notebook.slides
 
+# The executed course as static HTML in site/ (publish it with GitHub Pages, or any web server)
+site: setup
+	$(BIN)/python -m labkit.notebook.site
+
 benchmarks: setup
 	$(BIN)/python benchmarks/run_all.py
 
@@ -64,4 +68,4 @@ stop:
 	-$(BIN)/labkit broker down --all
 
 clean: stop
-	rm -rf $(VENV) build *.egg-info .pytest_cache slides
+	rm -rf $(VENV) build *.egg-info .pytest_cache slides site

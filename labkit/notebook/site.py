@@ -1,0 +1,106 @@
+"""The executed course as a static web site: ``python -m labkit.notebook.site`` (``make site``).
+
+Every notebook is run (against the broker the notebooks find, as in class) and written as HTML with its
+outputs: tables, plots as images, Mermaid diagrams drawn as SVG in the reader's browser (JupyterLab's
+own HTML template loads mermaid.js). Speaker notes and the hidden solution cells are left out: the
+site is what a student sees. ``index.html`` lists the notebooks with their goal. A cell that fails
+stops the build with its error: a published page never shows a traceback.
+
+Publish ``site/`` as it is (static files): with GitHub Pages, push it to a ``gh-pages`` branch or let
+an Actions workflow upload it; any web server works too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.paths import notebooks_dir
+
+__all__ = ["Page", "build", "main"]
+
+LEFT_OUT = {"notes", "skip"}  # speaker notes, and solution cells shown only when asked for
+
+
+@dataclass(frozen=True)
+class Page:
+    notebook: str
+    path: Path
+    title: str
+    goal: str
+    images: int
+    diagrams: int
+
+
+def _title_and_goal(nb) -> tuple[str, str]:
+    first = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
+    title = next((line.lstrip("# ").strip() for line in first.splitlines() if line.startswith("#")), "")
+    goal = re.search(r"\*\*Goal:\*\*\s*(.+?)(?:\n\n|$)", first, re.S)
+    return title, " ".join(goal.group(1).split()) if goal else ""
+
+
+def build(notebooks: list[Path], output: Path, execute: bool = True, timeout_s: int = 300) -> list[Page]:
+    """Write ``<notebook>.html`` for each notebook and ``index.html`` into ``output``; the pages written."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    output.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(template_name="lab")
+    pages = []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        if execute:  # run with every cell (a solution cell defines what the next cells use), then publish
+            ExecutePreprocessor(timeout=timeout_s, kernel_name="python3").preprocess(
+                nb, {"metadata": {"path": str(path.parent)}})
+        nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("slideshow", {}).get("slide_type") not in LEFT_OUT]
+        body, _ = exporter.from_notebook_node(nb)
+        target = output / f"{path.stem}.html"
+        target.write_text(body, encoding="utf-8")
+        title, goal = _title_and_goal(nb)
+        images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                     if "image/png" in o.get("data", {}))
+        diagrams = sum(c.source.count("```mermaid") for c in nb.cells if c.cell_type == "markdown")
+        pages.append(Page(path.stem, target, title or path.stem, goal, images, diagrams))
+    (output / "index.html").write_text(_index(pages), encoding="utf-8")
+    return pages
+
+
+def _index(pages: list[Page]) -> str:
+    rows = "\n".join(f'<tr><td><a href="{html.escape(p.path.name)}">{html.escape(p.title)}</a></td>'
+                     f"<td>{html.escape(p.goal)}</td></tr>" for p in pages)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Kafka error handling, hands on</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
+td{{padding:.4rem .8rem;vertical-align:top;border-bottom:1px solid #ddd}}</style></head><body>
+<h1>Kafka error handling, hands on</h1>
+<p>Dead Letter Topics, retries with backoff, consumer-group rebalancing, monitoring: the course's notebooks,
+run against a real Apache Kafka broker, with their outputs. To run them yourself: <code>make lab</code>.</p>
+<table>
+{rows}
+</table></body></html>
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labkit.notebook.site", description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks (default: all of notebooks/)")
+    parser.add_argument("--output", type=Path, default=Path("site"), help="where to write (default: site/)")
+    parser.add_argument("--no-execute", action="store_true", help="convert without running the cells")
+    args = parser.parse_args(argv)
+    notebooks = args.notebooks or sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    start = time.monotonic()
+    pages = build(notebooks, args.output, execute=not args.no_execute)
+    for page in pages:
+        print(f"{page.path}  ({page.images} plots, {page.diagrams} diagrams)")
+    print(f"{args.output / 'index.html'}: {len(pages)} pages in {time.monotonic() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
