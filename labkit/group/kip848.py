@@ -36,6 +36,7 @@ from labkit.engine.kip848 import Kip848Worker
 from labkit.events import EventLog
 from labkit.events.kinds import ConsumerStopped
 from labkit.group.share import NotOnThisBroker
+from labkit.group.supervisor import shares_text
 from labkit.group.wire import EventPublisher, EventReader
 from labkit.observe.timeline import Timeline, assignment_from_events
 from labkit.settings import Settings
@@ -224,7 +225,8 @@ class Kip848Group:
                     ok = complete and sorted(len(p) for p in live.values()) == sorted(expected)
             return live if ok else None
 
-        return wait_until(check, timeout_s, f"KIP-848 assignment {expected!r}", interval_s=0.1,
+        return wait_until(check, timeout_s, f"the partitions shared as {shares_text(expected)} (KIP-848)",
+                          interval_s=0.1,
                           describe=lambda: {"running": self.names,
                                             "assignment": {c: [p for _, p in ps] for c, ps in seen[0].items()},
                                             "events": len(self.events)})

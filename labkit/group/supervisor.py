@@ -358,7 +358,7 @@ class ConsumerGroup:
                     ok = complete and sorted(len(p) for p in live.values()) == sorted(expected)
             return live if ok else None
 
-        return self.wait_for(check, timeout_s, f"assignment {expected!r}")
+        return self.wait_for(check, timeout_s, f"the partitions shared as {shares_text(expected)}")
 
     def wait_processed(self, order_ids: Iterable[str], timeout_s: float = 60.0) -> dict:
         """Wait until every order id is processed or in the DLT; returns the ledger."""
@@ -454,3 +454,12 @@ class ConsumerGroup:
                     inst.proc.kill()
         except Exception:
             pass
+
+
+def shares_text(expected: Any) -> str:
+    """``[3, 3]`` -> ``"3 / 3"``; ``{"consumer-1": 6}`` -> ``"consumer-1: 6"``; a predicate -> its meaning unknown."""
+    if callable(expected):
+        return "expected"
+    if isinstance(expected, dict):
+        return ", ".join(f"{name}: {n}" for name, n in expected.items())
+    return " / ".join(str(n) for n in expected)
