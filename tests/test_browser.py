@@ -1,0 +1,114 @@
+"""The course in JupyterLab in a real browser (Chromium driven by Playwright), as a student opens it.
+
+Headless runs (nbval, nbclient) never draw anything: this test opens JupyterLab on a copy of the
+notebooks, runs 00 from the Run menu, and checks what a student sees: the Mermaid diagram drawn as an
+SVG, the checkpoint's ✅ line, no error output. Screenshots are kept in the test's tmp dir (printed
+on failure).
+
+It needs Chromium (Debian: ``apt-get install chromium``) and the ``playwright`` package: without
+either it is skipped, naming what is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ENGINE, free_port
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+TOKEN = "labkit-browser-test"
+
+pytestmark = [pytest.mark.broker, pytest.mark.classroom,
+              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+@pytest.fixture
+def lab(broker_settings, tmp_path):
+    """JupyterLab on a copy of the notebooks (it autosaves: the course's own files stay output-free)."""
+    root = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    port = free_port()
+    env = {"LABKIT_BOOTSTRAP_SERVERS": broker_settings.bootstrap_servers, "LABKIT_STATE_DIR": str(tmp_path / "state"),
+           "LABKIT_FAST": "1", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    log = open(tmp_path / "jupyter.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+                             "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={TOKEN}",
+                             f"--ServerApp.root_dir={root}"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:  # the server answers its API once it is up
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "jupyter.log").read_text()[-2000:]
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}", tmp_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def run_all(page) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def wait_idle(page, timeout_ms: int) -> None:
+    """Until no cell is queued or running (JupyterLab marks them with ``[*]``)."""
+    page.wait_for_function(
+        """() => { const p = [...document.querySelectorAll('.jp-InputPrompt')].map(e => e.textContent);
+                   return p.length > 0 && !p.some(t => t.includes('*')) && p.some(t => /\\[\\d+\\]/.test(t)); }""",
+        timeout=timeout_ms)
+
+
+@pytest.mark.skipif(ENGINE != "kafka", reason="one browser run is enough: on the default broker")
+def test_a_student_runs_00_and_sees_the_diagram_the_checkpoint_and_no_error(lab):
+    url, shots = lab
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{url}/lab/tree/00_introduction_and_setup.ipynb?token={TOKEN}", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            select = page.get_by_role("button", name="Select", exact=True)  # JupyterLab asks for the kernel once
+            try:
+                select.wait_for(timeout=10_000)
+                select.click()
+            except playwright_api.TimeoutError:
+                pass  # it did not ask: a kernel is already chosen
+            run_all(page)
+            wait_idle(page, 120_000)
+            page.screenshot(path=str(shots / "00-run.png"), full_page=True)
+            diagram = page.locator(".jp-Cell", has_text="The pieces you will drive")  # JupyterLab draws what is in view
+            diagram.scroll_into_view_if_needed()
+            drawn = diagram.locator(".jp-RenderedMermaid svg, .jp-RenderedMermaid img[src^='data:image/svg+xml']")
+            drawn.first.wait_for(timeout=30_000)
+            page.screenshot(path=str(shots / "00-diagram.png"))
+            assert not diagram.locator("pre code.language-mermaid").count(), "the diagram is shown as code"
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert any("✅" in text for text in outputs), outputs[-3:]
+            assert not any("Traceback" in text for text in outputs), outputs
+        except Exception:
+            page.screenshot(path=str(shots / "failure.png"), full_page=True)
+            print(f"screenshots in {shots}")
+            raise
+        finally:
+            browser.close()
