@@ -2,8 +2,10 @@
 
 Headless runs (nbval, nbclient) never draw anything: this test opens JupyterLab on a copy of the
 notebooks, runs 00 from the Run menu, and checks what a student sees: the Mermaid diagram drawn as an
-SVG, the checkpoint's ✅ line, no error output. Screenshots are kept in the test's tmp dir (printed
-on failure).
+SVG, the checkpoint's ✅ line, no error output; then it runs 05 up to its failure-injection panel and
+uses it as Lab 3 does: the toggle and the rate slider switch the notebook's order service (checked
+through the API), and the module's curl that switches errors off moves the toggle back. Screenshots
+are kept in the test's tmp dir (printed on failure).
 
 It needs Chromium (Debian: ``apt-get install chromium``) and the ``playwright`` package: without
 either it is skipped, naming what is missing.
@@ -11,6 +13,7 @@ either it is skipped, naming what is missing.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -86,14 +89,7 @@ def test_a_student_runs_00_and_sees_the_diagram_the_checkpoint_and_no_error(lab)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{url}/lab/tree/00_introduction_and_setup.ipynb?token={TOKEN}", timeout=60_000)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            select = page.get_by_role("button", name="Select", exact=True)  # JupyterLab asks for the kernel once
-            try:
-                select.wait_for(timeout=10_000)
-                select.click()
-            except playwright_api.TimeoutError:
-                pass  # it did not ask: a kernel is already chosen
+            open_notebook(page, url, "00_introduction_and_setup.ipynb")
             run_all(page)
             wait_idle(page, 120_000)
             page.screenshot(path=str(shots / "00-run.png"), full_page=True)
@@ -112,3 +108,70 @@ def test_a_student_runs_00_and_sees_the_diagram_the_checkpoint_and_no_error(lab)
             raise
         finally:
             browser.close()
+
+
+def open_notebook(page, url: str, name: str) -> None:
+    page.goto(f"{url}/lab/tree/{name}?token={TOKEN}", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    select = page.get_by_role("button", name="Select", exact=True)  # JupyterLab asks for the kernel once
+    try:
+        select.wait_for(timeout=10_000)
+        select.click()
+    except playwright_api.TimeoutError:
+        pass
+
+
+@pytest.mark.skipif(ENGINE != "kafka", reason="one browser run is enough: on the default broker")
+def test_the_failure_panel_switches_the_service_and_follows_the_modules_curl(lab):
+    import httpx
+
+    url, shots = lab
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            open_notebook(page, url, "05_retries.ipynb")
+            panel_cell = page.locator(".jp-CodeCell", has_text="panel = FailurePanel(api)")
+            panel_cell.scroll_into_view_if_needed()
+            panel_cell.locator(".jp-InputArea-prompt").click()  # select the panel's cell
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Above Selected Cell", exact=True).click()
+            wait_idle(page, 120_000)
+            panel_cell.locator(".jp-InputArea-prompt").click()
+            page.keyboard.press("Shift+Enter")
+            toggle = panel_cell.locator(".widget-toggle-button")
+            toggle.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "05-panel.png"))
+            header = panel_cell.get_by_text("/api/v1/config/simulate-transient-error").inner_text()
+            api = re.search(r"http://[\w.:\[\]]+", header).group(0)  # the panel says where its service is
+
+            def config():
+                return httpx.get(f"{api}/api/v1/config", timeout=5).json()
+
+            assert config()["simulateTransientError"] is False
+            toggle.click()  # the student switches transient errors on
+            wait_for(lambda: config()["simulateTransientError"] is True, "toggle -> API")
+            rate_before = config()["rate"]
+            handle = panel_cell.locator(".widget-slider .noUi-handle").first  # the failure-rate slider
+            handle.focus()
+            for _ in range(4):
+                page.keyboard.press("ArrowLeft")
+            wait_for(lambda: config()["rate"] < rate_before, "slider -> API")
+            # the module's 5.4, as a curl would send it: the toggle must follow
+            httpx.post(f"{api}/api/v1/config/simulate-transient-error", params={"enabled": "false"}, timeout=5)
+            page.wait_for_function("el => !el.classList.contains('mod-active')", arg=toggle.element_handle(),
+                                   timeout=15_000)
+            page.screenshot(path=str(shots / "05-after-curl.png"))
+            assert "Traceback" not in panel_cell.inner_text(), panel_cell.inner_text()[-2000:]
+        except Exception:
+            page.screenshot(path=str(shots / "failure.png"), full_page=True)
+            print(f"screenshots in {shots}")
+            raise
+        finally:
+            browser.close()
+
+
+def wait_for(check, what: str, timeout_s: float = 15.0) -> None:
+    from labkit.wait import wait_until
+
+    wait_until(check, timeout_s, what=what, interval_s=0.2)

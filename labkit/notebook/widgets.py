@@ -90,6 +90,8 @@ class FailurePanel:
     def __init__(self, target: Any, events: Any = None, *, live: bool = True, refresh_s: float = 0.3,
                  max_fail_first: int = 10) -> None:
         self.injector, self.service, service_events = _resolve(target)
+        # where a curl reaches the same switches: an ApiServer knows its address (port 0 picks a free one)
+        self.url = str(getattr(target, "url", "") or "")
         self.events = events if events is not None else service_events
         self.refresh_s = refresh_s
         self.switches = FailureSwitches()
@@ -117,7 +119,8 @@ class FailurePanel:
         self.refresh_button.on_click(lambda _: self.refresh())
         self.view = w.VBox([
             w.HTML("<b>Order service: failure injection</b> "
-                   "<span style='color:gray'>(= POST /api/v1/config/simulate-transient-error)</span>"),
+                   f"<span style='color:gray'>(= POST {html.escape(self.url)}/api/v1/config/simulate-transient-error)"
+                   "</span>"),
             w.HBox([self.enabled, self.refresh_button]),
             self.rate,
             self.fail_first,
