@@ -175,3 +175,37 @@ def wait_for(check, what: str, timeout_s: float = 15.0) -> None:
     from labkit.wait import wait_until
 
     wait_until(check, timeout_s, what=what, interval_s=0.2)
+
+
+@pytest.mark.skipif(ENGINE != "kafka", reason="one browser run is enough: on the default broker")
+def test_the_slides_title_is_legible_and_not_covered(lab):
+    """00 presented with RISE (jupyterlab-rise's /rise/ page): the course's rise.css is loaded, the first
+    slide's title is large, no element (the 'Click to add a cell' bar) sits on top of it, and no line is
+    cut at the screen's edges (with width/height 95 % reveal.js scaled the slide past them)."""
+    url, shots = lab
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})  # a projector
+        try:
+            page.goto(f"{url}/rise/00_introduction_and_setup.ipynb?token={TOKEN}", timeout=60_000)
+            title = page.locator(".reveal .jp-MarkdownCell h1").first
+            title.wait_for(timeout=60_000)
+            page.wait_for_function("() => [...document.styleSheets].some(s => (s.href || '').endsWith('rise.css'))",
+                                   timeout=30_000)
+            page.screenshot(path=str(shots / "00-slide.png"))
+            size = float(title.evaluate("el => getComputedStyle(el).fontSize").removesuffix("px"))
+            assert size >= 36, f"title at {size} px"
+            on_top = title.evaluate("""el => { const r = el.getBoundingClientRect();
+                const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                return el.contains(hit) ? null : (hit ? hit.className : 'nothing'); }""")
+            assert on_top is None, f"the title is covered by {on_top!r}"
+            width = page.viewport_size["width"]
+            for line in (title, page.locator(".reveal .jp-MarkdownCell p").first):  # nothing cut at the edges
+                box = line.bounding_box()
+                assert box["x"] >= 0 and box["x"] + box["width"] <= width, (line.inner_text()[:40], box)
+        except Exception:
+            page.screenshot(path=str(shots / "failure.png"), full_page=True)
+            print(f"screenshots in {shots}")
+            raise
+        finally:
+            browser.close()
