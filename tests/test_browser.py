@@ -13,6 +13,7 @@ either it is skipped, naming what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -69,6 +70,22 @@ def lab(broker_settings, tmp_path):
         log.close()
 
 
+@contextlib.contextmanager
+def browser_page(shots: Path, width: int = 1400, height: int = 1000):
+    """A Chromium page; on a failure a full-page screenshot in ``shots``, whose path is printed."""
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": width, "height": height})
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=str(shots / "failure.png"), full_page=True)
+            print(f"screenshots in {shots}")
+            raise
+        finally:
+            browser.close()
+
+
 def run_all(page) -> None:
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
@@ -85,29 +102,20 @@ def wait_idle(page, timeout_ms: int) -> None:
 @pytest.mark.skipif(ENGINE != "kafka", reason="one browser run is enough: on the default broker")
 def test_a_student_runs_00_and_sees_the_diagram_the_checkpoint_and_no_error(lab):
     url, shots = lab
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            open_notebook(page, url, "00_introduction_and_setup.ipynb")
-            run_all(page)
-            wait_idle(page, 120_000)
-            page.screenshot(path=str(shots / "00-run.png"), full_page=True)
-            diagram = page.locator(".jp-Cell", has_text="The pieces you will drive")  # JupyterLab draws what is in view
-            diagram.scroll_into_view_if_needed()
-            drawn = diagram.locator(".jp-RenderedMermaid svg, .jp-RenderedMermaid img[src^='data:image/svg+xml']")
-            drawn.first.wait_for(timeout=30_000)
-            page.screenshot(path=str(shots / "00-diagram.png"))
-            assert not diagram.locator("pre code.language-mermaid").count(), "the diagram is shown as code"
-            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-            assert any("✅" in text for text in outputs), outputs[-3:]
-            assert not any("Traceback" in text for text in outputs), outputs
-        except Exception:
-            page.screenshot(path=str(shots / "failure.png"), full_page=True)
-            print(f"screenshots in {shots}")
-            raise
-        finally:
-            browser.close()
+    with browser_page(shots) as page:
+        open_notebook(page, url, "00_introduction_and_setup.ipynb")
+        run_all(page)
+        wait_idle(page, 120_000)
+        page.screenshot(path=str(shots / "00-run.png"), full_page=True)
+        diagram = page.locator(".jp-Cell", has_text="The pieces you will drive")  # JupyterLab draws what is in view
+        diagram.scroll_into_view_if_needed()
+        drawn = diagram.locator(".jp-RenderedMermaid svg, .jp-RenderedMermaid img[src^='data:image/svg+xml']")
+        drawn.first.wait_for(timeout=30_000)
+        page.screenshot(path=str(shots / "00-diagram.png"))
+        assert not diagram.locator("pre code.language-mermaid").count(), "the diagram is shown as code"
+        outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+        assert any("✅" in text for text in outputs), outputs[-3:]
+        assert not any("Traceback" in text for text in outputs), outputs
 
 
 def open_notebook(page, url: str, name: str) -> None:
@@ -126,49 +134,40 @@ def test_the_failure_panel_switches_the_service_and_follows_the_modules_curl(lab
     import httpx
 
     url, shots = lab
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            open_notebook(page, url, "05_retries.ipynb")
-            panel_cell = page.locator(".jp-CodeCell", has_text="panel = FailurePanel(api)")
-            panel_cell.scroll_into_view_if_needed()
-            panel_cell.locator(".jp-InputArea-prompt").click()  # select the panel's cell
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Above Selected Cell", exact=True).click()
-            wait_idle(page, 120_000)
-            panel_cell.locator(".jp-InputArea-prompt").click()
-            page.keyboard.press("Shift+Enter")
-            toggle = panel_cell.locator(".widget-toggle-button")
-            toggle.wait_for(timeout=60_000)
-            page.screenshot(path=str(shots / "05-panel.png"))
-            header = panel_cell.get_by_text("/api/v1/config/simulate-transient-error").inner_text()
-            api = re.search(r"http://[\w.:\[\]]+", header).group(0)  # the panel says where its service is
+    with browser_page(shots) as page:
+        open_notebook(page, url, "05_retries.ipynb")
+        panel_cell = page.locator(".jp-CodeCell", has_text="panel = FailurePanel(api)")
+        panel_cell.scroll_into_view_if_needed()
+        panel_cell.locator(".jp-InputArea-prompt").click()  # select the panel's cell
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Above Selected Cell", exact=True).click()
+        wait_idle(page, 120_000)
+        panel_cell.locator(".jp-InputArea-prompt").click()
+        page.keyboard.press("Shift+Enter")
+        toggle = panel_cell.locator(".widget-toggle-button")
+        toggle.wait_for(timeout=60_000)
+        page.screenshot(path=str(shots / "05-panel.png"))
+        header = panel_cell.get_by_text("/api/v1/config/simulate-transient-error").inner_text()
+        api = re.search(r"http://[\w.:\[\]]+", header).group(0)  # the panel says where its service is
 
-            def config():
-                return httpx.get(f"{api}/api/v1/config", timeout=5).json()
+        def config():
+            return httpx.get(f"{api}/api/v1/config", timeout=5).json()
 
-            assert config()["simulateTransientError"] is False
-            toggle.click()  # the student switches transient errors on
-            wait_for(lambda: config()["simulateTransientError"] is True, "toggle -> API")
-            rate_before = config()["rate"]
-            handle = panel_cell.locator(".widget-slider .noUi-handle").first  # the failure-rate slider
-            handle.focus()
-            for _ in range(4):
-                page.keyboard.press("ArrowLeft")
-            wait_for(lambda: config()["rate"] < rate_before, "slider -> API")
-            # the module's 5.4, as a curl would send it: the toggle must follow
-            httpx.post(f"{api}/api/v1/config/simulate-transient-error", params={"enabled": "false"}, timeout=5)
-            page.wait_for_function("el => !el.classList.contains('mod-active')", arg=toggle.element_handle(),
-                                   timeout=15_000)
-            page.screenshot(path=str(shots / "05-after-curl.png"))
-            assert "Traceback" not in panel_cell.inner_text(), panel_cell.inner_text()[-2000:]
-        except Exception:
-            page.screenshot(path=str(shots / "failure.png"), full_page=True)
-            print(f"screenshots in {shots}")
-            raise
-        finally:
-            browser.close()
+        assert config()["simulateTransientError"] is False
+        toggle.click()  # the student switches transient errors on
+        wait_for(lambda: config()["simulateTransientError"] is True, "toggle -> API")
+        rate_before = config()["rate"]
+        handle = panel_cell.locator(".widget-slider .noUi-handle").first  # the failure-rate slider
+        handle.focus()
+        for _ in range(4):
+            page.keyboard.press("ArrowLeft")
+        wait_for(lambda: config()["rate"] < rate_before, "slider -> API")
+        # the module's 5.4, as a curl would send it: the toggle must follow
+        httpx.post(f"{api}/api/v1/config/simulate-transient-error", params={"enabled": "false"}, timeout=5)
+        page.wait_for_function("el => !el.classList.contains('mod-active')", arg=toggle.element_handle(),
+                               timeout=15_000)
+        page.screenshot(path=str(shots / "05-after-curl.png"))
+        assert "Traceback" not in panel_cell.inner_text(), panel_cell.inner_text()[-2000:]
 
 
 def wait_for(check, what: str, timeout_s: float = 15.0) -> None:
@@ -183,29 +182,20 @@ def test_the_slides_title_is_legible_and_not_covered(lab):
     slide's title is large, no element (the 'Click to add a cell' bar) sits on top of it, and no line is
     cut at the screen's edges (with width/height 95 % reveal.js scaled the slide past them)."""
     url, shots = lab
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1280, "height": 800})  # a projector
-        try:
-            page.goto(f"{url}/rise/00_introduction_and_setup.ipynb?token={TOKEN}", timeout=60_000)
-            title = page.locator(".reveal .jp-MarkdownCell h1").first
-            title.wait_for(timeout=60_000)
-            page.wait_for_function("() => [...document.styleSheets].some(s => (s.href || '').endsWith('rise.css'))",
-                                   timeout=30_000)
-            page.screenshot(path=str(shots / "00-slide.png"))
-            size = float(title.evaluate("el => getComputedStyle(el).fontSize").removesuffix("px"))
-            assert size >= 36, f"title at {size} px"
-            on_top = title.evaluate("""el => { const r = el.getBoundingClientRect();
-                const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-                return el.contains(hit) ? null : (hit ? hit.className : 'nothing'); }""")
-            assert on_top is None, f"the title is covered by {on_top!r}"
-            width = page.viewport_size["width"]
-            for line in (title, page.locator(".reveal .jp-MarkdownCell p").first):  # nothing cut at the edges
-                box = line.bounding_box()
-                assert box["x"] >= 0 and box["x"] + box["width"] <= width, (line.inner_text()[:40], box)
-        except Exception:
-            page.screenshot(path=str(shots / "failure.png"), full_page=True)
-            print(f"screenshots in {shots}")
-            raise
-        finally:
-            browser.close()
+    with browser_page(shots, 1280, 800) as page:  # a projector
+        page.goto(f"{url}/rise/00_introduction_and_setup.ipynb?token={TOKEN}", timeout=60_000)
+        title = page.locator(".reveal .jp-MarkdownCell h1").first
+        title.wait_for(timeout=60_000)
+        page.wait_for_function("() => [...document.styleSheets].some(s => (s.href || '').endsWith('rise.css'))",
+                               timeout=30_000)
+        page.screenshot(path=str(shots / "00-slide.png"))
+        size = float(title.evaluate("el => getComputedStyle(el).fontSize").removesuffix("px"))
+        assert size >= 36, f"title at {size} px"
+        on_top = title.evaluate("""el => { const r = el.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return el.contains(hit) ? null : (hit ? hit.className : 'nothing'); }""")
+        assert on_top is None, f"the title is covered by {on_top!r}"
+        width = page.viewport_size["width"]
+        for line in (title, page.locator(".reveal .jp-MarkdownCell p").first):  # nothing cut at the edges
+            box = line.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (line.inner_text()[:40], box)

@@ -12,7 +12,6 @@ not every order of the labs before it. Also ``python -m labkit.group.share`` (on
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import logging
 import os
@@ -20,13 +19,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
-import uuid
-import weakref
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from labkit.broker import tools
@@ -34,8 +28,8 @@ from labkit.broker.stuck_group import on_embedded_broker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.share import ShareWorker
 from labkit.events import EventLog
-from labkit.events.kinds import ConsumerStopped
-from labkit.group.wire import EventPublisher, EventReader
+from labkit.group.members import Members
+from labkit.group.wire import EventPublisher
 from labkit.kafka.share_groups import ShareGroupConfig, dlq_entries, setup_share_group
 from labkit.settings import Settings
 from labkit.wait import WaitTimeout, wait_until
@@ -44,8 +38,6 @@ __all__ = ["ShareGroup", "NotOnThisBroker", "require_share_groups", "share_group
 
 log = logging.getLogger("labkit.share")
 
-_LIVE: weakref.WeakSet[ShareGroup] = weakref.WeakSet()
-_LATEST: weakref.WeakValueDictionary[tuple[str, str], ShareGroup] = weakref.WeakValueDictionary()
 
 
 class NotOnThisBroker(RuntimeError):
@@ -103,41 +95,28 @@ def share_group_members(settings: Settings, group_id: str, timeout_s: float = 60
     return members
 
 
-@atexit.register
-def _close_all() -> None:
-    for group in list(_LIVE):
-        try:
-            group.close(timeout_s=5)
-        except Exception:
-            pass
-
-
-class ShareGroup:
+class ShareGroup(Members):
     """Share consumers of ``config.group_id`` (see the module doc). ``injector``: the order service the
     thread workers call (default: a new one, all switches off); process workers get
     ``transient_targets`` (order ids whose every call fails) and ``latency_s`` (each call's time) at start."""
+
+    PROCESS_MODULE = "labkit.group.share"
+    NAME_PREFIX = "share"
 
     def __init__(self, settings: Settings, config: ShareGroupConfig | None = None, *,
                  events: EventLog | None = None, injector: FailureInjector | None = None,
                  processes: bool = False, transient_targets: tuple[str, ...] = (), latency_s: float = 0.0) -> None:
         if on_embedded_broker(settings):
             raise NotOnThisBroker(NO_SHARE_GROUPS)
-        self.settings, self.config = settings, config or ShareGroupConfig()
-        self.events = events if events is not None else EventLog()
-        self.injector = injector if injector is not None else FailureInjector(latency_s=latency_s)
-        self.processes, self.transient_targets, self.latency_s = processes, tuple(transient_targets), latency_s
-        self.run_id = uuid.uuid4().hex[:12]
-        self.log_dir = Path(tempfile.mkdtemp(prefix="labkit-share-"))
-        self._workers: dict[str, ShareWorker] = {}
-        self._procs: dict[str, subprocess.Popen] = {}
-        self._wire: EventReader | None = None
-        self._counter = 0
-        self.closed = False
-        previous = _LATEST.get((settings.bootstrap_servers, self.config.group_id))
-        if previous is not None and not previous.closed:  # the same cell run again
-            previous.close()
-        _LATEST[(settings.bootstrap_servers, self.config.group_id)] = self
-        _LIVE.add(self)
+        self.config = config or ShareGroupConfig()
+        super().__init__(settings, self.config.group_id, events=events, injector=injector, processes=processes,
+                         transient_targets=transient_targets, latency_s=latency_s)
+
+    def _thread_member(self, name: str) -> ShareWorker:
+        return ShareWorker(self.settings, name, self.config, injector=self.injector, events=self.events)
+
+    def _process_args(self) -> list[str]:
+        return ["--config-json", json.dumps(asdict(self.config))]
 
     # --- the broker side ------------------------------------------------------------------------
 
@@ -221,18 +200,6 @@ class ShareGroup:
 
     # --- members --------------------------------------------------------------------------------
 
-    @property
-    def names(self) -> list[str]:
-        """The members running now, in start order."""
-        return [n for n, w in self._workers.items() if w.alive] + [
-            n for n, p in self._procs.items() if p.poll() is None]
-
-    def start(self, n: int) -> list[str]:
-        """Start members until ``n`` run (a cell run twice does not double the group); their names."""
-        while len(self.names) < n:
-            self.add()
-        return self.names
-
     def assignment(self, timeout_s: float = 30.0) -> Any:
         """Which members the broker lets fetch from each partition, once every running member has its
         partitions (``kafka-share-groups --describe --members``): a DataFrame, one row per partition of
@@ -260,66 +227,6 @@ class ShareGroup:
                            describe=lambda: f"members seen: {[m['client_id'] for m in last]}")
         return pd.DataFrame([{"partition": p, "consumers": ", ".join(table[p]), "how many": len(table[p])}
                              for p in sorted(table)]).set_index("partition")
-
-    def add(self) -> str:
-        if self.closed:
-            raise RuntimeError("this ShareGroup is closed")
-        self._counter += 1
-        name = f"share-{self._counter}"
-        if self.processes:
-            if self._wire is None:
-                self._wire = EventReader(self.settings, self.run_id, self.events).start()
-            cmd = [sys.executable, "-m", "labkit.group.share", "--name", name,
-                   "--settings-json", json.dumps(asdict(self.settings)),
-                   "--config-json", json.dumps(asdict(self.config)), "--run-id", self.run_id,
-                   "--parent-pid", str(os.getpid()), "--transient-targets", ",".join(self.transient_targets),
-                   "--latency-s", str(self.latency_s)]
-            with open(self.log_dir / f"{name}.log", "ab") as out:
-                self._procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                                     stdin=subprocess.DEVNULL)
-        else:
-            self._workers[name] = ShareWorker(self.settings, name, self.config, injector=self.injector,
-                                              events=self.events).start()
-        return name
-
-    def kill(self, name: str) -> float:
-        """SIGKILL a process member: the records it holds come back when their lock runs out."""
-        proc = self._procs[name]
-        proc.send_signal(signal.SIGKILL)
-        ts = time.time()
-        proc.wait(10)
-        self.events.append(ConsumerStopped(ts=ts, consumer=name, reason="killed"))
-        return ts
-
-    def stop(self, name: str, timeout_s: float = 10.0) -> None:
-        if name in self._workers:
-            self._workers[name].stop(timeout_s)
-        elif self._procs[name].poll() is None:
-            self._procs[name].terminate()
-            try:
-                self._procs[name].wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self._procs[name].kill()
-                self._procs[name].wait(5)
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Stop every member (their acknowledgements committed), then the events reader."""
-        if self.closed:
-            return
-        self.closed = True
-        for worker in self._workers.values():  # all at once: each takes up to a poll and a leave
-            worker.request_stop()
-        for name in list(self._workers) + list(self._procs):
-            self.stop(name, timeout_s)
-        if self._wire is not None:
-            self._wire.stop()
-        _LIVE.discard(self)
-
-    def __enter__(self) -> ShareGroup:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 # --- the worker process -------------------------------------------------------------------------
