@@ -12,23 +12,17 @@ start there with :class:`~labkit.group.share.NotOnThisBroker` instead. Also
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 
 from labkit.broker.stuck_group import on_embedded_broker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.kip848 import Kip848Worker
 from labkit.events import EventLog
-from labkit.group.members import Members
+from labkit.group.members import Members, run_member_process
 from labkit.group.share import NotOnThisBroker
-from labkit.group.supervisor import shares_text
-from labkit.group.wire import EventPublisher
+from labkit.group.supervisor import assignment_matches, shares_text
 from labkit.observe.timeline import Timeline, assignment_from_events
 from labkit.settings import Settings
 from labkit.wait import wait_until
@@ -109,16 +103,7 @@ class Kip848Group(Members):
         def check() -> Assignment | None:
             live = {c: tuple(tp for tp in p if tp[0] == topic) for c, p in self.assignment().items()}
             seen[0] = live
-            owned = [tp for p in live.values() for tp in p]
-            if callable(expected):
-                ok = bool(expected(live))
-            else:
-                complete = len(owned) == total == len(set(owned))
-                if isinstance(expected, dict):
-                    ok = complete and {c: len(p) for c, p in live.items() if p or c in expected} == dict(expected)
-                else:
-                    ok = complete and sorted(len(p) for p in live.values()) == sorted(expected)
-            return live if ok else None
+            return live if assignment_matches(live, expected, total) else None
 
         return wait_until(check, timeout_s, f"the partitions shared as {shares_text(expected)} (KIP-848)",
                           interval_s=0.1,
@@ -131,36 +116,11 @@ class Kip848Group(Members):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m labkit.group.kip848",
-                                description="one KIP-848 consumer of the course")
-    p.add_argument("--name", required=True)
-    p.add_argument("--settings-json", required=True)
-    p.add_argument("--group-id", required=True)
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--parent-pid", type=int, default=0)
-    p.add_argument("--transient-targets", default="")
-    p.add_argument("--latency-s", type=float, default=0.0)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = Settings(**json.loads(args.settings_json))
-    targets = {t for t in args.transient_targets.split(",") if t}
-    events = EventLog()
-    publisher = EventPublisher(settings, args.name, args.run_id)
-    events.subscribe(publisher)
-    worker = Kip848Worker(settings, args.name, args.group_id,
-                          injector=FailureInjector(transient=bool(targets), targets=targets or None,
-                                                   latency_s=args.latency_s),
-                          events=events, before_commit=publisher.flush)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker.start()
-    while not stop.wait(0.5) and worker.alive:
-        if args.parent_pid and os.getppid() != args.parent_pid:
-            break  # the notebook is gone: no orphan consumers
-    worker.stop()
-    publisher.close()
-    return 0 if worker.error is None else 1
+    return run_member_process(
+        argv, "python -m labkit.group.kip848", "one KIP-848 consumer of the course",
+        lambda args, settings, injector, events, flush: Kip848Worker(
+            settings, args.name, args.group_id, injector=injector, events=events, before_commit=flush),
+        extra_args=lambda p: p.add_argument("--group-id", required=True))
 
 
 if __name__ == "__main__":

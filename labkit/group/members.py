@@ -9,16 +9,20 @@ the group it made before (same broker, same group id); every group still open is
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,10 +30,10 @@ from typing import Any
 from labkit.engine.injection import FailureInjector
 from labkit.events import EventLog
 from labkit.events.kinds import ConsumerStopped
-from labkit.group.wire import EventReader
+from labkit.group.wire import EventPublisher, EventReader
 from labkit.settings import Settings
 
-__all__ = ["Members"]
+__all__ = ["Members", "run_member_process"]
 
 _LIVE: weakref.WeakSet[Members] = weakref.WeakSet()
 _LATEST: weakref.WeakValueDictionary[tuple[str, str, str], Members] = weakref.WeakValueDictionary()
@@ -164,3 +168,41 @@ class Members:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+# --- a member process --------------------------------------------------------------------------------
+
+
+def run_member_process(argv: list[str] | None, prog: str, description: str,
+                       make_worker: Callable[[argparse.Namespace, Settings, FailureInjector, EventLog, Any], Any],
+                       extra_args: Callable[[argparse.ArgumentParser], None] = lambda p: None) -> int:
+    """The ``main`` of a member process started by :meth:`Members.add`: its worker
+    (``make_worker(args, settings, injector, events, before_commit)``) runs until SIGTERM, SIGINT, its
+    own end, or the notebook that started it going away; its events go to the notebook over the wire."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--name", required=True)
+    p.add_argument("--settings-json", required=True)
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--parent-pid", type=int, default=0)
+    p.add_argument("--transient-targets", default="")
+    p.add_argument("--latency-s", type=float, default=0.0)
+    extra_args(p)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings(**json.loads(args.settings_json))
+    targets = {t for t in args.transient_targets.split(",") if t}
+    events = EventLog()
+    publisher = EventPublisher(settings, args.name, args.run_id)
+    events.subscribe(publisher)
+    injector = FailureInjector(transient=bool(targets), targets=targets or None, latency_s=args.latency_s)
+    worker = make_worker(args, settings, injector, events, publisher.flush)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    while not stop.wait(0.5) and worker.alive:
+        if args.parent_pid and os.getppid() != args.parent_pid:
+            break  # the notebook is gone: no orphan consumers
+    worker.stop()
+    publisher.close()
+    return 0 if worker.error is None else 1

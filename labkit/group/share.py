@@ -11,15 +11,11 @@ not every order of the labs before it. Also ``python -m labkit.group.share`` (on
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from dataclasses import asdict
 from typing import Any
 
@@ -28,8 +24,7 @@ from labkit.broker.stuck_group import on_embedded_broker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.share import ShareWorker
 from labkit.events import EventLog
-from labkit.group.members import Members
-from labkit.group.wire import EventPublisher
+from labkit.group.members import Members, run_member_process
 from labkit.kafka.share_groups import ShareGroupConfig, dlq_entries, setup_share_group
 from labkit.settings import Settings
 from labkit.wait import WaitTimeout, wait_until
@@ -233,35 +228,12 @@ class ShareGroup(Members):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m labkit.group.share", description="one share consumer of the course")
-    p.add_argument("--name", required=True)
-    p.add_argument("--settings-json", required=True)
-    p.add_argument("--config-json", required=True)
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--parent-pid", type=int, default=0)
-    p.add_argument("--transient-targets", default="")
-    p.add_argument("--latency-s", type=float, default=0.0)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = Settings(**json.loads(args.settings_json))
-    targets = {t for t in args.transient_targets.split(",") if t}
-    events = EventLog()
-    publisher = EventPublisher(settings, args.name, args.run_id)
-    events.subscribe(publisher)
-    worker = ShareWorker(settings, args.name, ShareGroupConfig(**json.loads(args.config_json)),
-                         injector=FailureInjector(transient=bool(targets), targets=targets or None,
-                                                  latency_s=args.latency_s),
-                         events=events, before_commit=publisher.flush)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker.start()
-    while not stop.wait(0.5) and worker.alive:
-        if args.parent_pid and os.getppid() != args.parent_pid:
-            break  # the notebook is gone: no orphan consumers
-    worker.stop()
-    publisher.close()
-    return 0 if worker.error is None else 1
+    return run_member_process(
+        argv, "python -m labkit.group.share", "one share consumer of the course",
+        lambda args, settings, injector, events, flush: ShareWorker(
+            settings, args.name, ShareGroupConfig(**json.loads(args.config_json)), injector=injector,
+            events=events, before_commit=flush),
+        extra_args=lambda p: p.add_argument("--config-json", required=True))
 
 
 if __name__ == "__main__":

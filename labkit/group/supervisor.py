@@ -347,16 +347,7 @@ class ConsumerGroup:
 
         def check(assignment: Assignment) -> Assignment | None:
             live = {c: tuple(tp for tp in p if tp[0] == topic) for c, p in assignment.items() if c in self.names}
-            owned = [tp for p in live.values() for tp in p]
-            if callable(expected):
-                ok = bool(expected(live))
-            else:
-                complete = len(owned) == total == len(set(owned))
-                if isinstance(expected, dict):
-                    ok = complete and {c: len(p) for c, p in live.items() if p or c in expected} == dict(expected)
-                else:
-                    ok = complete and sorted(len(p) for p in live.values()) == sorted(expected)
-            return live if ok else None
+            return live if assignment_matches(live, expected, total) else None
 
         return self.wait_for(check, timeout_s, f"the partitions shared as {shares_text(expected)}")
 
@@ -463,3 +454,17 @@ def shares_text(expected: Any) -> str:
     if isinstance(expected, dict):
         return ", ".join(f"{name}: {n}" for name, n in expected.items())
     return " / ".join(str(n) for n in expected)
+
+
+def assignment_matches(live: Assignment, expected: Any, total: int) -> bool:
+    """Do the live members' partitions of one topic (``live``) look like ``expected``, with every one of
+    its ``total`` partitions owned exactly once? ``expected``: sizes in any order (``[2, 2, 2]``),
+    ``{name: size}``, or a predicate over ``live``."""
+    if callable(expected):
+        return bool(expected(live))
+    owned = [tp for p in live.values() for tp in p]
+    if not len(owned) == total == len(set(owned)):
+        return False
+    if isinstance(expected, dict):
+        return {c: len(p) for c, p in live.items() if p or c in expected} == dict(expected)
+    return sorted(len(p) for p in live.values()) == sorted(expected)
