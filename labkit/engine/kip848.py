@@ -14,10 +14,12 @@ refuses them with ``group.protocol=consumer``.
 
 Each record gets the same checks and switchable order service as the other consumers of the course
 (``parse_fields``, :class:`~labkit.engine.injection.FailureInjector`, :class:`~labkit.engine.store.OrderStore`).
-Retries and the DLT are not what this consumer shows: a failed record is logged (one warning line,
-counted in ``failures``; its ``Received`` stays without a ``Processed``) and the loop goes on. Offsets are
-committed synchronously after every non-empty batch, so before any rebalance callback (they run inside
-the next poll) every record handled so far is committed.
+Retries and the DLT are not what this consumer shows, but it loses nothing: a failed record is logged
+(one warning line, counted in ``failures``), its partition is put back to it (a seek) and tried again
+after :data:`RETRY_PAUSE_S`; only handled records have their offsets stored, and those are committed
+synchronously after every batch, so before any rebalance callback (they run inside the next poll) every
+record handled so far is committed and nothing after a failure is. A record that always fails blocks
+its partition (logged at each try): the order consumer of Labs 2 and 3 dead-letters it instead.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ from labkit.kafka.share_groups import confluent_config
 from labkit.orders import parse_fields
 from labkit.settings import Settings
 
-__all__ = ["Kip848Worker", "kip848_consumer"]
+__all__ = ["Kip848Worker", "kip848_consumer", "RETRY_PAUSE_S"]
 
 log = logging.getLogger("labkit.kip848")
+
+RETRY_PAUSE_S = 1.0  # before a failed record is tried again: a failing service is not hammered
 
 
 def kip848_consumer(settings: Settings, group_id: str, name: str, **extra: Any) -> Any:
@@ -60,7 +64,8 @@ def kip848_consumer(settings: Settings, group_id: str, name: str, **extra: Any) 
 
     return Consumer(confluent_config(settings, name, **{
         "group.id": group_id, "group.protocol": "consumer", "enable.auto.commit": False,
-        "auto.offset.reset": "earliest"} | extra))
+        # an offset is stored only for a record handled (store_offsets): a commit never passes a failure
+        "enable.auto.offset.store": False, "auto.offset.reset": "earliest"} | extra))
 
 
 def _partitions(tps: list[Any]) -> tuple[tuple[str, int], ...]:
@@ -126,9 +131,9 @@ class Kip848Worker:
         coordinates["order_id"] = order_id or coordinates["key"]
         if error is not None:
             self.failures += 1
-            log.warning("%s: %s-%d@%d (%s) failed, not retried here: %s %s", self.name, message.topic(),
-                        message.partition(), message.offset(), coordinates["order_id"], error_label(error),
-                        describe(error))
+            log.warning("%s: %s-%d@%d (%s) failed, tried again in %g s: %s %s", self.name, message.topic(),
+                        message.partition(), message.offset(), coordinates["order_id"], RETRY_PAUSE_S,
+                        error_label(error), describe(error))
             return False
         self.events.append(Processed(**coordinates, duplicate=duplicate))
         self.processed += 1
@@ -154,6 +159,8 @@ class Kip848Worker:
     # --- the loop ------------------------------------------------------------------------------------
 
     def run(self) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
         reason = "stopped"
         consumer = None
         try:
@@ -163,15 +170,28 @@ class Kip848Worker:
             consumer.subscribe([self.settings.orders_topic], on_assign=self._on_assign,
                                on_revoke=self._on_revoke, on_lost=self._on_lost)
             while not self._stop.is_set():
-                handled = 0
+                handled, failed = 0, set()
                 for message in consumer.consume(self.batch, self.poll_timeout_s):
                     if message.error():
                         log.warning("%s: %s", self.name, message.error())
                         continue
-                    self.handle(message)
-                    handled += 1
+                    at = (message.topic(), message.partition())
+                    if at in failed:
+                        continue  # behind a failure of its partition: it comes again after the seek
+                    if self.handle(message):
+                        consumer.store_offsets(message=message)
+                        handled += 1
+                    else:
+                        failed.add(at)
+                        try:
+                            consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+                        except KafkaException as exc:  # revoked meanwhile: its next owner starts at the commit
+                            log.warning("%s: could not seek back to %s-%d@%d: %s", self.name, *at,
+                                        message.offset(), exc)
                 if handled:
                     self._commit(consumer)
+                if failed:
+                    self._stop.wait(RETRY_PAUSE_S)
         except Exception as exc:  # noqa: BLE001 - reported on the events and on .error
             self.error, reason = exc, f"crashed: {exc!r}"
             log.exception("%s stopped", self.name)
