@@ -32,6 +32,7 @@ BENCHMARKS = [
      ["--orders", "500", "--runs", "1"]),
     ("api_load.py", "Order API load (issue: services)", [], []),
     ("chaos.py", "Chaos run: nothing lost (issue: prove nothing is lost)", [], ["--orders", "3000"]),
+    ("hostile_input.py", "Hostile input: statuses, DLT, restarts, RSS (issue 20: measure)", [], ["--n", "50"]),
     ("course_words.py", "What a student reads, and the three-hour agenda (issue: classroom)", [], []),
     ("course_runtime.py", "Course runtime, headless (issue: notebooks)", [], []),
     ("course_runtime.py", "Course runtime in the classroom: real backoffs, no LABKIT_FAST", ["--slow"], ["--slow"]),
