@@ -24,9 +24,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "language", "tr"]
+__all__ = ["LANGUAGES", "LABELLED", "language", "tr"]
 
 LANGUAGES = ("en", "fr")
+# in a DataFrame's ``attrs``: its column labels are shown in the student's language (labkit.notebook.display),
+# while code keeps indexing it by the English names
+LABELLED = "labkit.labelled"
 
 
 def language() -> str:

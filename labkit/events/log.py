@@ -27,6 +27,7 @@ from labkit.events.kinds import (
     SentToDLT,
     SentToRetryTopic,
 )
+from labkit.lang import LABELLED
 
 __all__ = ["EventLog", "SERVICE_MAX_EVENTS", "BLANK_MISSING"]
 
@@ -314,6 +315,7 @@ class EventLog:
                 df[column] = df[column].astype(dtype)
         df["time"] = pd.to_datetime(df["ts"].astype(float), unit="s", utc=True)
         df.attrs[BLANK_MISSING] = True
+        df.attrs[LABELLED] = True  # French column labels when shown; the names stay English for code
         return df
 
     def stats(self) -> dict[str, Any]:

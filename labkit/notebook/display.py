@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from labkit.events.log import BLANK_MISSING
+from labkit.lang import LABELLED, language, tr
 
-__all__ = ["enable_png", "enable_tables", "enable_commands", "enable_progress", "WaitProgress",
-           "blank_missing_html", "blank_missing_text"]
+__all__ = ["enable_png", "enable_tables", "labelled", "column_labels", "enable_commands", "enable_progress",
+           "WaitProgress", "blank_missing_html", "blank_missing_text"]
 
 
 def _png(fig) -> bytes:
@@ -97,6 +98,25 @@ def blank_missing_text(df: Any) -> str:
     return _shown(df).to_string(na_rep="", **get_dataframe_repr_params())
 
 
+def column_labels() -> dict[str, str]:
+    """What the student reads above a column of labkit's tables, by the column's name (the name code
+    indexes by stays English: ``table["evidence"]``). Kafka's and the module's names (topic, partition,
+    offset, key, consumer, errorType) are not translated."""
+    return {"checkpoint": tr("checkpoint"), "result": tr("result"), "evidence": tr("evidence"),
+            "to_do": tr("to do"), "kind": tr("kind"), "time": tr("time"), "attempt": tr("attempt"),
+            "reason": tr("reason"), "error": tr("error"), "error_message": tr("error message"),
+            "planned_delay_s": tr("planned delay (s)"), "actual_delay_s": tr("actual delay (s)"),
+            "duplicate": tr("duplicate"), "during_rebalance": tr("during a rebalance")}
+
+
+def labelled(df: Any) -> Any:
+    """``df`` as shown: a frame labkit marked :data:`~labkit.lang.LABELLED` gets its column labels in
+    the student's language (a renamed copy; ``df`` keeps its names). Others are returned as they are."""
+    if not df.attrs.get(LABELLED) or language() == "en":
+        return df
+    return df.rename(columns=column_labels())
+
+
 def enable_tables() -> bool:
     """Register, in the running IPython kernel, the display of labkit's event tables with their missing
     values as empty cells (HTML and plain text); False outside a kernel. pandas is not imported here."""
@@ -106,10 +126,12 @@ def enable_tables() -> bool:
     formatters = shell.display_formatter.formatters
 
     def html(df: Any) -> str | None:
-        return blank_missing_html(df) if df.attrs.get(BLANK_MISSING) else df._repr_html_()
+        shown = labelled(df)
+        return blank_missing_html(shown) if df.attrs.get(BLANK_MISSING) else shown._repr_html_()
 
     def text(df: Any, printer: Any, cycle: bool) -> None:
-        printer.text(blank_missing_text(df) if df.attrs.get(BLANK_MISSING) else repr(df))
+        shown = labelled(df)
+        printer.text(blank_missing_text(shown) if df.attrs.get(BLANK_MISSING) else repr(shown))
 
     formatters["text/html"].for_type_by_name("pandas", "DataFrame", html)
     formatters["text/plain"].for_type_by_name("pandas", "DataFrame", text)
@@ -143,7 +165,8 @@ class WaitProgress:
 
         filled = min(self.WIDTH, int(self.WIDTH * elapsed_s / self.timeout_s)) if self.timeout_s > 0 else 0
         bar = "█" * filled + "░" * (self.WIDTH - filled)
-        return Pretty(f"⏳ waiting for {self.what}  {bar}  {elapsed_s:.0f} s (at most {self.timeout_s:g} s)")
+        return Pretty(tr("⏳ waiting for {what}  {bar}  {elapsed:.0f} s (at most {timeout:g} s)").format(
+            what=self.what, bar=bar, elapsed=elapsed_s, timeout=self.timeout_s))
 
     def update(self, elapsed_s: float) -> None:
         if elapsed_s - self._last >= 0.5 and self._handle is not None:
@@ -154,8 +177,9 @@ class WaitProgress:
         from IPython.display import Pretty
 
         if self._handle is not None:
-            self._handle.update(Pretty(f"✓ {self.what}: after {elapsed_s:.1f} s" if reached else
-                                       f"✗ {self.what}: not reached after {elapsed_s:.1f} s"))
+            line = tr("✓ {what}: after {elapsed:.1f} s") if reached else \
+                tr("✗ {what}: not reached after {elapsed:.1f} s")
+            self._handle.update(Pretty(line.format(what=self.what, elapsed=elapsed_s)))
 
 
 def enable_progress() -> bool:

@@ -43,6 +43,8 @@ import ipywidgets as w
 import traitlets
 from traitlets import Bool, Float, HasTraits, Int
 
+from labkit.lang import tr
+
 __all__ = ["FailureSwitches", "FailurePanel"]
 
 SWITCHES = ("enabled", "rate", "fail_first")
@@ -103,22 +105,22 @@ class FailurePanel:
         self._unsubscribe = None
         self._unfollow = None
 
-        self.enabled = w.ToggleButton(description="transient errors", icon="bolt",
+        self.enabled = w.ToggleButton(description=tr("transient errors"), icon="bolt",
                                       tooltip="simulate-transient-error",
                                       layout=w.Layout(width="180px"))
-        self.rate = w.FloatSlider(description="failure rate", min=0.0, max=1.0, step=0.05,
+        self.rate = w.FloatSlider(description=tr("failure rate"), min=0.0, max=1.0, step=0.05,
                                   readout_format=".0%",
                                   continuous_update=False, style={"description_width": "90px"})
-        self.fail_first = w.IntSlider(description="fail first", min=0, max=max_fail_first, step=1,
+        self.fail_first = w.IntSlider(description=tr("fail first"), min=0, max=max_fail_first, step=1,
                                       continuous_update=False, style={"description_width": "90px"})
-        self.refresh_button = w.Button(description="refresh", icon="refresh", layout=w.Layout(width="100px"))
+        self.refresh_button = w.Button(description=tr("refresh"), icon="refresh", layout=w.Layout(width="100px"))
         self.figures = w.HTML()
         for widget, name in ((self.enabled, "enabled"), (self.rate, "rate"), (self.fail_first, "fail_first")):
             traitlets.link((widget, "value"), (self.switches, name))
         self.enabled.observe(self._paint_toggle, names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.view = w.VBox([
-            w.HTML("<b>Order service: failure injection</b> "
+            w.HTML(f"<b>{html.escape(tr('Order service: failure injection'))}</b> "
                    f"<span style='color:gray'>(= POST {html.escape(self.url)}/api/v1/config/simulate-transient-error)"
                    "</span>"),
             w.HBox([self.enabled, self.refresh_button]),
@@ -224,26 +226,26 @@ class FailurePanel:
     def summary(self) -> str:
         """One line: the switches and the figures (the panel's text form, e.g. with no front end)."""
         s = self.stats()
-        state = f"ON at {s['rate']:.0%}" if s["enabled"] else "OFF"
-        line = (f"transient errors {state}, fail first {s['fail_first']} · "
-                f"service: {s['service_calls']} calls, {s['service_failures']} failed")
+        state = tr("ON at {rate:.0%}").format(rate=s["rate"]) if s["enabled"] else tr("OFF")
+        line = tr("transient errors {state}, fail first {fail_first} · service: {calls} calls, {failed} failed").format(
+            state=state, fail_first=s["fail_first"], calls=s["service_calls"], failed=s["service_failures"])
         if "processed" in s:
-            line += f" · consumer: {s['processed']} processed, {s['retries']} retries, {s['dlt']} to DLT, " \
-                    f"{s['in_flight']} in flight"
+            line += tr(" · consumer: {processed} processed, {retries} retries, {dlt} to DLT, {in_flight} in flight"
+                       ).format(processed=s["processed"], retries=s["retries"], dlt=s["dlt"], in_flight=s["in_flight"])
         return line
 
     def _paint_toggle(self, change: Any = None) -> None:
         on = self.enabled.value
         self.enabled.button_style = "danger" if on else ""
-        self.enabled.description = "transient errors ON" if on else "transient errors off"
+        self.enabled.description = tr("transient errors ON") if on else tr("transient errors off")
 
     def _paint_figures(self) -> None:
         self._last_refresh = time.monotonic()
         s = self.stats()
-        cells = [("service calls", s["service_calls"]), ("failed", s["service_failures"])]
+        cells = [(tr("service calls"), s["service_calls"]), (tr("failed"), s["service_failures"])]
         if "processed" in s:
-            cells += [("processed", s["processed"]), ("retries", s["retries"]), ("to DLT", s["dlt"]),
-                      ("in flight", s["in_flight"])]
+            cells += [(tr("processed"), s["processed"]), (tr("retries"), s["retries"]), (tr("to DLT"), s["dlt"]),
+                      (tr("in flight"), s["in_flight"])]
         head = "".join(f"<th style='padding:2px 10px'>{html.escape(k)}</th>" for k, _ in cells)
         body = "".join(f"<td style='padding:2px 10px;text-align:center'>{v}</td>" for _, v in cells)
         self.figures.value = f"<table><tr>{head}</tr><tr>{body}</tr></table>"

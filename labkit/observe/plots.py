@@ -22,6 +22,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from labkit.lang import tr
+
 __all__ = ["backoff_curves", "planned_vs_actual", "rebalance_gantt", "dlt_over_time", "dlt_reasons",
            "lag_over_time", "throughput", "share_deliveries"]
 
@@ -32,6 +34,12 @@ MARKER_STYLE = {  # marker kind -> (matplotlib marker, colour, legend label)
     "lost": ("v", "tab:orange", "lost (kicked out)"),
     "stopped": ("o", "tab:gray", "stopped"),
 }
+
+
+def _marker_label(kind: str) -> str:
+    """MARKER_STYLE's legend label in the student's language (translated when drawn, not at import)."""
+    return {"join": tr("join"), "leave": tr("clean leave (SIGTERM)"), "crash": tr("crash (SIGKILL)"),
+            "lost": tr("lost (kicked out)"), "stopped": tr("stopped")}.get(kind, kind)
 
 
 def _axes(ax: Any, figsize: tuple[float, float] = (9, 4.5)) -> tuple[Figure, Any]:
@@ -84,11 +92,11 @@ def backoff_curves(strategies: Mapping[str, Any] | None = None, n: int = 8, seed
         median = np.median(runs, axis=0)
         jittered = bool(np.any(runs.max(axis=0) - runs.min(axis=0) > 1e-9))
         ax.plot(attempts, median, marker=marker, ls=ls, color=color, lw=2, markersize=7 if jittered else 9,
-                label=f"{name} (median)" if jittered else name, zorder=3 if jittered else 2)
+                label=tr("{name} (median)").format(name=name) if jittered else name, zorder=3 if jittered else 2)
         low, high = runs.min(axis=0), runs.max(axis=0)
         if jittered:
             ax.fill_between(attempts, low, high, color=color, alpha=0.25, lw=0,
-                            label=f"{name}: jitter range ({len(seeds)} seeds)")
+                            label=tr("{name}: jitter range ({seeds} seeds)").format(name=name, seeds=len(seeds)))
     if yscale == "symlog":
         ax.set_yscale("symlog", linthresh=0.1, linscale=0.5)
     else:
@@ -97,9 +105,9 @@ def backoff_curves(strategies: Mapping[str, Any] | None = None, n: int = 8, seed
     if ymax is not None:
         ax.set_ylim(top=ymax)
     ax.set_xticks(attempts)
-    ax.set_xlabel("retry number")
-    ax.set_ylabel(f"delay before the retry (s, {yscale} scale)")
-    ax.set_title("Backoff strategies: planned delay per retry")
+    ax.set_xlabel(tr("retry number"))
+    ax.set_ylabel(tr("delay before the retry (s, {yscale} scale)").format(yscale=yscale))
+    ax.set_title(tr("Backoff strategies: planned delay per retry"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
     return fig
@@ -109,23 +117,24 @@ def planned_vs_actual(events_frame: pd.DataFrame, ax: Any = None) -> Figure:
     """Each ``Retried`` event: the planned backoff against the delay that really elapsed. Points on
     the diagonal are on time; above it, late (a slow poll loop, a rebalance)."""
     fig, ax = _axes(ax, (6.5, 5.5))
-    title = "Retry delays: planned vs actual"
+    title = tr("Retry delays: planned vs actual")
     df = _kind(events_frame, "Retried")
     if df.empty:
-        return _empty(ax, title, "no Retried events yet")
+        return _empty(ax, title, tr("no Retried events yet"))
     planned, actual = df["planned_delay_s"].astype(float), df["actual_delay_s"].astype(float)
     attempts = df["attempt"].astype(int)
     for attempt in sorted(attempts.unique()):
         sel = attempts == attempt
-        ax.scatter(planned[sel], actual[sel], s=30, alpha=0.75, label=f"retry {attempt}")
+        ax.scatter(planned[sel], actual[sel], s=30, alpha=0.75, label=tr("retry {attempt}").format(attempt=attempt))
     top = float(max(planned.max(), actual.max())) * 1.1 or 1.0
-    ax.plot([0, top], [0, top], color="gray", ls="--", lw=1, label="actual = planned")
+    ax.plot([0, top], [0, top], color="gray", ls="--", lw=1, label=tr("actual = planned"))
     late = (actual - planned).median()
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_xlabel("planned delay (s)")
-    ax.set_ylabel("actual delay (s)")
-    ax.set_title(f"{title} ({len(df)} retries, median lateness {late * 1000:.0f} ms)")
+    ax.set_xlabel(tr("planned delay (s)"))
+    ax.set_ylabel(tr("actual delay (s)"))
+    ax.set_title(tr("{title} ({n} retries, median lateness {ms:.0f} ms)").format(title=title, n=len(df),
+                                                                                 ms=late * 1000))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return fig
@@ -142,13 +151,13 @@ def rebalance_gantt(events_frame: pd.DataFrame, ax: Any = None, topic: str | Non
     no owner (the pause of each rebalance), labelled with its trigger and longest gap."""
     from labkit.observe.timeline import Timeline
 
-    title = "Consumer group: who owns which partition"
+    title = tr("Consumer group: who owns which partition")
     tl = Timeline(events_frame)
     iv, marks, gaps = tl.intervals(), tl.markers(), tl.gaps()
     consumers = sorted(set(iv["consumer"]) | set(marks["consumer"]))
     fig, ax = _axes(ax, (10, 2.0 + 1.0 * max(2, len(consumers))))
     if not consumers:
-        return _empty(ax, title, "no consumer events yet")
+        return _empty(ax, title, tr("no consumer events yet"))
     if topic is not None:
         iv, gaps = iv[iv["topic"] == topic], gaps[gaps["topic"] == topic]
     t0, t_end = _t0(events_frame), tl.end_ts
@@ -173,8 +182,9 @@ def rebalance_gantt(events_frame: pd.DataFrame, ax: Any = None, topic: str | Non
         if x - last_label_x[row] < 0.16 * span_s:
             continue
         last_label_x[row] = x
-        label = f"#{number} {g['trigger'].iloc[0]}\nmax gap {longest:.1f}s" if pd.notna(longest) \
-            else f"#{number} {g['trigger'].iloc[0]}\n(no owner since)"
+        trigger = g["trigger"].iloc[0]
+        label = tr("#{number} {trigger}\nmax gap {gap:.1f}s").format(number=number, trigger=trigger, gap=longest) \
+            if pd.notna(longest) else tr("#{number} {trigger}\n(no owner since)").format(number=number, trigger=trigger)
         ha = "left" if x < 0.08 * span_s else "right" if x > 0.92 * span_s else "center"
         x = max(start, 0.0) if ha == "left" else end if ha == "right" else x
         ax.text(x, len(consumers) - 0.45 + 0.3 * row, label, ha=ha, va="bottom",
@@ -203,21 +213,22 @@ def rebalance_gantt(events_frame: pd.DataFrame, ax: Any = None, topic: str | Non
         ax.scatter([m.ts - t0], [lane[m.consumer] + lane_h / 2 + 0.08], marker=shape, color=color, s=70,
                    zorder=5, edgecolors="black", linewidths=0.5)
 
-    ax.set_yticks(range(-1, len(consumers)), ["no owner"] + consumers)
+    ax.set_yticks(range(-1, len(consumers)), [tr("no owner")] + consumers)
     ax.get_yticklabels()[0].set_color("darkred")
     ax.axhline(-0.5, color="gray", lw=0.8)
     ax.set_ylim(-1.6, len(consumers) + 0.45)
     ax.set_xlim(0, max(t_end - t0, 1e-3) * 1.02)
-    ax.set_xlabel("time since the first event (s)")
-    ax.set_ylabel("consumer")
+    ax.set_xlabel(tr("time since the first event (s)"))
+    ax.set_ylabel(tr("consumer"))
     totals = tl.totals()
-    ax.set_title(f"{title} - {totals['rebalances']} rebalances, {totals['partitions_moved']} partition moves, "
-                 f"longest no-owner gap {totals['max_gap_s']:.1f} s")
+    ax.set_title(tr("{title} - {rebalances} rebalances, {moves} partition moves, longest no-owner gap {gap:.1f} s")
+                 .format(title=title, rebalances=totals["rebalances"], moves=totals["partitions_moved"],
+                         gap=totals["max_gap_s"]))
     ax.grid(True, axis="x", alpha=0.3)
     handles = [Patch(color=colors(slot[tp] % colors.N), label=f"{tp[0]}-{tp[1]}") for tp in parts]
     handles += [Line2D([], [], marker=MARKER_STYLE[k][0], color=MARKER_STYLE[k][1], ls="", markersize=8,
-                       markeredgecolor="black", label=MARKER_STYLE[k][2]) for k in sorted(set(marks["marker"]))]
-    handles.append(Patch(color="tab:red", alpha=0.15, label="partitions without owner"))
+                       markeredgecolor="black", label=_marker_label(k)) for k in sorted(set(marks["marker"]))]
+    handles.append(Patch(color="tab:red", alpha=0.15, label=tr("partitions without owner")))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="x-small", frameon=False)
     return fig
 
@@ -229,23 +240,23 @@ def dlt_over_time(events_frame: pd.DataFrame, ax: Any = None) -> Figure:
     """Cumulative records sent to the DLT, one step line per reason plus the total. Accepts an
     events frame (``SentToDLT`` rows) or :func:`labkit.observe.monitor.dlt_frame` (``timestamp``, ``reason``)."""
     fig, ax = _axes(ax)
-    title = "Dead Letter Topic: records over time"
+    title = tr("Dead Letter Topic: records over time")
     if events_frame is not None and "timestamp" in events_frame and "kind" not in events_frame:
         df = events_frame.assign(ts=pd.to_datetime(events_frame["timestamp"], utc=True).astype("int64") / 1e9)
         t0 = float(df["ts"].min()) if len(df) else 0.0
     else:
         df, t0 = _kind(events_frame, "SentToDLT"), _t0(events_frame)
     if df.empty:
-        return _empty(ax, title, "nothing in the DLT yet")
+        return _empty(ax, title, tr("nothing in the DLT yet"))
     df = df.sort_values("ts")
     t = df["ts"].astype(float) - t0
     for reason, g in df.groupby("reason"):
-        tr = g["ts"].astype(float) - t0
-        ax.step(np.r_[0, tr], np.r_[0, np.arange(1, len(g) + 1)], where="post", label=str(reason))
+        times = g["ts"].astype(float) - t0
+        ax.step(np.r_[0, times], np.r_[0, np.arange(1, len(g) + 1)], where="post", label=str(reason))
     ax.step(np.r_[0, t], np.r_[0, np.arange(1, len(df) + 1)], where="post", color="black", lw=2,
-            label=f"total ({len(df)})")
-    ax.set_xlabel("time since the first event (s)")
-    ax.set_ylabel("records in the DLT (cumulative)")
+            label=tr("total ({n})").format(n=len(df)))
+    ax.set_xlabel(tr("time since the first event (s)"))
+    ax.set_ylabel(tr("records in the DLT (cumulative)"))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -258,7 +269,7 @@ def dlt_reasons(data: pd.Series | pd.DataFrame, ax: Any = None) -> Figure:
     :func:`labkit.observe.monitor.dlt_by_reason` (a Series), a frame with a ``reason`` column (DLT frame or
     events frame: its ``SentToDLT`` rows) or a ``{reason: count}`` mapping."""
     fig, ax = _axes(ax, (8, 4))
-    title = "Dead Letter Topic: records by reason"
+    title = tr("Dead Letter Topic: records by reason")
     if isinstance(data, pd.DataFrame):
         rows = data[data["kind"] == "SentToDLT"] if "kind" in data else data
         counts = rows["reason"].value_counts() if "reason" in rows else pd.Series(dtype=int)
@@ -266,12 +277,12 @@ def dlt_reasons(data: pd.Series | pd.DataFrame, ax: Any = None) -> Figure:
         counts = pd.Series(data, dtype="float64") if isinstance(data, Mapping) else data
     counts = counts.sort_values()
     if counts.empty:
-        return _empty(ax, title, "nothing in the DLT yet")
+        return _empty(ax, title, tr("nothing in the DLT yet"))
     bars = ax.barh([str(i) for i in counts.index], counts.values, color="tab:red", alpha=0.8)
     ax.bar_label(bars, labels=[f"{int(v)}" for v in counts.values], padding=3)
-    ax.set_xlabel("records")
-    ax.set_ylabel("reason (errorType)")
-    ax.set_title(f"{title} ({int(counts.sum())} total)")
+    ax.set_xlabel(tr("records"))
+    ax.set_ylabel(tr("reason (errorType)"))
+    ax.set_title(tr("{title} ({n} total)").format(title=title, n=int(counts.sum())))
     ax.set_xlim(0, float(counts.max()) * 1.15 + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, axis="x", alpha=0.3)
@@ -287,16 +298,17 @@ def share_deliveries(events_frame: pd.DataFrame, ax: Any = None, limit: int | No
     labelled with the consumer; the orders accepted at once are counted in the title. ``limit``: the
     group's ``share.delivery.count.limit``, drawn as a line (default: from the events)."""
     fig, ax = _axes(ax, (9, 4))
-    title = "Share group: deliveries per order"
+    title = tr("Share group: deliveries per order")
     acks = _kind(events_frame, "Acknowledged")
     if acks.empty:
-        return _empty(ax, title, "no delivery yet")
+        return _empty(ax, title, tr("no delivery yet"))
     ids = acks["order_id"].fillna(acks["key"]).astype(str)
     acks = acks.assign(record=ids)
     at_once = acks.groupby("record")["ack"].agg(lambda a: list(a) == ["ACCEPT"])
     shown = [r for r in dict.fromkeys(acks["record"]) if not at_once[r]]
     if not shown:
-        return _empty(ax, f"{title} ({len(at_once)} accepted at their first delivery)", "no retry, no rejection")
+        return _empty(ax, tr("{title} ({n} accepted at their first delivery)").format(title=title, n=len(at_once)),
+                      tr("no retry, no rejection"))
     for y, record in enumerate(reversed(shown)):
         rows = acks[acks["record"] == record].sort_values("ts")
         for x, (_, row) in enumerate(rows.iterrows()):
@@ -305,14 +317,15 @@ def share_deliveries(events_frame: pd.DataFrame, ax: Any = None, limit: int | No
     limit = limit or int(acks["delivery_limit"].max() or 0)
     if limit:
         ax.axvline(limit, color="black", linestyle="--", linewidth=1)
-        ax.text(limit, len(shown) - 0.5, f" delivery limit {limit}: then the broker dead-letters", va="bottom")
+        note = tr(" delivery limit {limit}: then the broker dead-letters").format(limit=limit)
+        ax.text(limit, len(shown) - 0.5, note, va="bottom")
     ax.set_yticks(range(len(shown)), list(reversed(shown)))
-    ax.set_xlabel("deliveries (the broker counts them)")
+    ax.set_xlabel(tr("deliveries (the broker counts them)"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, max(limit, int(acks.groupby("record").size().max())) + 0.5)
     ax.set_ylim(-0.6, len(shown) + 0.2)
     ax.legend(handles=[Patch(color=c, label=k) for k, c in ACK_COLOURS.items()], loc="lower right")
-    ax.set_title(f"{title} ({int(at_once.sum())} more accepted at their first delivery)")
+    ax.set_title(tr("{title} ({n} more accepted at their first delivery)").format(title=title, n=int(at_once.sum())))
     return fig
 
 
@@ -323,20 +336,21 @@ def lag_over_time(sampler_frame: pd.DataFrame, ax: Any = None) -> Figure:
     """Consumer lag per partition (thin lines) and in total (thick), from
     :meth:`labkit.observe.lag.LagSampler.frame` (columns ``ts, topic, partition, lag``)."""
     fig, ax = _axes(ax)
-    title = "Consumer lag over time"
+    title = tr("Consumer lag over time")
     df = sampler_frame.dropna(subset=["lag"]) if sampler_frame is not None and len(sampler_frame) else None
     if df is None or df.empty:
-        return _empty(ax, title, "no lag samples yet (nothing committed?)")
+        return _empty(ax, title, tr("no lag samples yet (nothing committed?)"))
     ts = pd.to_datetime(df["ts"], utc=True)
     t = (ts - ts.min()).dt.total_seconds()
     df = df.assign(t=t.values, lag=df["lag"].astype(float))
     for (topic, partition), g in df.groupby(["topic", "partition"]):
         ax.plot(g["t"], g["lag"], lw=1, alpha=0.7, label=f"{topic}-{partition}")
     total = df.groupby("t")["lag"].sum()
-    ax.plot(total.index, total.values, color="black", lw=2.5, label="total")
-    ax.set_xlabel("time since the first sample (s)")
-    ax.set_ylabel("lag (records not yet committed)")
-    ax.set_title(f"{title} (max total {int(total.max())}, last {int(total.iloc[-1])})")
+    ax.plot(total.index, total.values, color="black", lw=2.5, label=tr("total"))
+    ax.set_xlabel(tr("time since the first sample (s)"))
+    ax.set_ylabel(tr("lag (records not yet committed)"))
+    ax.set_title(tr("{title} (max total {max}, last {last})").format(title=title, max=int(total.max()),
+                                                                        last=int(total.iloc[-1])))
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
@@ -348,11 +362,11 @@ def throughput(events_frame: pd.DataFrame, ax: Any = None, bin_s: float = 1.0) -
     """Records processed per second by each consumer (stacked) - a rebalance shows as a dip to 0.
     DLT sends are drawn as a dashed line."""
     fig, ax = _axes(ax)
-    title = "Throughput: records handled per second"
+    title = tr("Throughput: records handled per second")
     done = _kind(events_frame, "Processed")
     dlt = _kind(events_frame, "SentToDLT")
     if done.empty and dlt.empty:
-        return _empty(ax, title, "no records processed yet")
+        return _empty(ax, title, tr("no records processed yet"))
     t0 = _t0(events_frame)
     t_end = float(events_frame["ts"].astype(float).max()) - t0
     edges = np.arange(0, t_end + bin_s, bin_s)
@@ -366,10 +380,11 @@ def throughput(events_frame: pd.DataFrame, ax: Any = None, bin_s: float = 1.0) -
         ax.stackplot(centers, *stacks, labels=consumers, step="post", alpha=0.8)
     if not dlt.empty:
         rate = np.histogram(dlt["ts"].astype(float) - t0, bins=edges)[0] / bin_s
-        ax.step(centers, rate, where="post", color="tab:red", ls="--", label="sent to DLT")
-    ax.set_xlabel("time since the first event (s)")
-    ax.set_ylabel(f"records / s ({bin_s:g} s bins)")
-    ax.set_title(f"{title} ({len(done)} processed, {len(dlt)} to DLT)")
+        ax.step(centers, rate, where="post", color="tab:red", ls="--", label=tr("sent to DLT"))
+    ax.set_xlabel(tr("time since the first event (s)"))
+    ax.set_ylabel(tr("records / s ({bin:g} s bins)").format(bin=bin_s))
+    ax.set_title(tr("{title} ({processed} processed, {dlt} to DLT)").format(title=title, processed=len(done),
+                                                                            dlt=len(dlt)))
     ax.set_xlim(0, max(t_end, bin_s))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="upper right")

@@ -22,6 +22,7 @@ from labkit.dlt.read import read_dlt
 from labkit.kafka import topics
 from labkit.kafka.offsets import committed_offsets
 from labkit.kafka.records import topic_records
+from labkit.lang import LABELLED, tr
 from labkit.paths import state_dir
 from labkit.settings import Settings
 
@@ -32,7 +33,7 @@ ORDER_STEPS = ("valid", "invalid", "retries")  # the checks that look at the rec
 # where each item's evidence comes from: what to run when it is missing
 NOTEBOOK_OF = {"topic": "02_topics", "valid": "03_valid_flow", "invalid": "04_dead_letter_topic",
                "retries": "05_retries", "rebalancing": "06_rebalancing", "stats": "07_monitoring"}
-CAUGHT_UP = "✅ (run by 10)"  # evidence that catch_up made, not the student
+CAUGHT_UP = "✅ (run by 10)"  # evidence that catch_up made, not the student (shown as tr(CAUGHT_UP))
 RETRY_LINE = re.compile(r"\bRetry \d+/\S+ .*\(key ORD-RETRY\)")
 
 
@@ -53,17 +54,19 @@ def _committed_past(settings: Settings, records: list[Any]) -> bool:
 def _topic(settings: Settings, name: str, partitions: int) -> tuple[bool, str]:
     counts = topics.partition_counts(settings) if name in topics.list_topics(settings) else {}
     found = counts.get(name)
-    return found == partitions, f"{name}: {found or 'missing'} partition(s), {partitions} expected"
+    return found == partitions, tr("{name}: {found} partition(s), {expected} expected").format(
+        name=name, found=found or tr("missing"), expected=partitions)
 
 
 def _valid(settings: Settings, orders: list[Any]) -> tuple[bool, str]:
     found = {oid: _keyed(orders, oid) for oid in VALID_IDS}
     missing = [oid for oid, rs in found.items() if not rs]
     if missing:
-        return False, f"not in {settings.orders_topic}: {', '.join(missing)}"
+        return False, tr("not in {topic}: {ids}").format(topic=settings.orders_topic, ids=", ".join(missing))
     done = _committed_past(settings, [rs[-1] for rs in found.values()])
-    return done, (f"{len(VALID_IDS)} orders in {settings.orders_topic}, "
-                  f"{'all' if done else 'not all'} committed by {settings.group_id}")
+    evidence = tr("{n} orders in {topic}, all committed by {group}") if done else \
+        tr("{n} orders in {topic}, not all committed by {group}")
+    return done, evidence.format(n=len(VALID_IDS), topic=settings.orders_topic, group=settings.group_id)
 
 
 def _invalid(settings: Settings, orders: list[Any]) -> tuple[bool, str]:
@@ -71,7 +74,7 @@ def _invalid(settings: Settings, orders: list[Any]) -> tuple[bool, str]:
     entries = [e for e in read_dlt(settings, key="ORD-INVALID")
                if (e.envelope.original_partition, e.envelope.original_offset) in sources]
     if not entries:
-        return False, f"no DLT record for ORD-INVALID in {settings.dlt_topic}"
+        return False, tr("no DLT record for ORD-INVALID in {topic}").format(topic=settings.dlt_topic)
     env = entries[-1].envelope
     where = f"{settings.dlt_topic}-{entries[-1].partition}@{entries[-1].offset}"
     return "Invalid amount" in env.error_message, f"{where}: {env.error_message}"
@@ -90,9 +93,10 @@ def _retries(settings: Settings, orders: list[Any]) -> tuple[bool, str]:
             hits = [line.strip() for line in lines if RETRY_LINE.search(line)]
         if hits:
             processed = _committed_past(settings, _keyed(orders, "ORD-RETRY")[-1:])
-            state = "committed" if processed else "not committed"
-            return processed, f"{len(hits)} Retry line(s) in {path.name}; ORD-RETRY {state}"
-    return False, "no 'Retry … (key ORD-RETRY)' line in the service logs"
+            evidence = tr("{n} Retry line(s) in {file}; ORD-RETRY committed") if processed else \
+                tr("{n} Retry line(s) in {file}; ORD-RETRY not committed")
+            return processed, evidence.format(n=len(hits), file=path.name)
+    return False, tr("no 'Retry … (key ORD-RETRY)' line in the service logs")
 
 
 def _rebalance_events(settings: Settings) -> list[dict]:
@@ -111,7 +115,8 @@ def _rebalancing(settings: Settings) -> tuple[bool, str]:
     revoked = {e.get("consumer") for e in events if e["kind"] == "PartitionsRevoked"}
     assigned = {e.get("consumer") for e in events if e["kind"] == "PartitionsAssigned"}
     ok = bool(revoked) and len(assigned) >= 2
-    return ok, f"{len(events)} rebalance events: {len(assigned)} consumer(s) assigned, {len(revoked)} revoked"
+    return ok, tr("{n} rebalance events: {assigned} consumer(s) assigned, {revoked} revoked").format(
+        n=len(events), assigned=len(assigned), revoked=len(revoked))
 
 
 def _stats(settings: Settings) -> tuple[bool, str]:
@@ -126,7 +131,8 @@ def _stats(settings: Settings) -> tuple[bool, str]:
     in_topic = dlt_count(settings)
     served = count.json().get("count") if count.status_code == 200 else None
     ok = stats.status_code == 200 and served == in_topic
-    return ok, f"GET /api/v1/stats {stats.status_code}; GET /api/v1/dlt/count = {served}, DLT topic holds {in_topic}"
+    return ok, tr("GET /api/v1/stats {status}; GET /api/v1/dlt/count = {served}, DLT topic holds {held}").format(
+        status=stats.status_code, served=served, held=in_topic)
 
 
 CHECKS: list[tuple[str, str, Callable[..., tuple[bool, str]]]] = [
@@ -157,10 +163,12 @@ def verify(settings: Settings) -> pd.DataFrame:
                 raise unreadable
             ok, evidence = check(settings, orders)
         except Exception as exc:  # a check that cannot run is a failed check, with the reason
-            ok, evidence = False, f"could not check: {type(exc).__name__}: {exc}"
+            ok, evidence = False, tr("could not check: {error}").format(error=f"{type(exc).__name__}: {exc}")
         rows.append({"checkpoint": wording, "result": "✅" if ok else "❌", "evidence": evidence,
-                     "to_do": "" if ok else f"run {NOTEBOOK_OF[step]}", "step": step})
-    return pd.DataFrame(rows)
+                     "to_do": "" if ok else tr("run {notebook}").format(notebook=NOTEBOOK_OF[step]), "step": step})
+    table = pd.DataFrame(rows)
+    table.attrs[LABELLED] = True  # the notebook shows French column labels; code indexes the English names
+    return table
 
 
 def _until(check: Callable[[], tuple[bool, str]], timeout_s: float, what: str) -> None:
@@ -190,10 +198,10 @@ def _api_steps(settings: Settings, missing: set[str], timeout_s: float) -> list[
         if "valid" in missing:
             for i in range(1, 6):
                 post({"orderId": f"ORD-{i}", "amount": i * 100, "status": "PENDING"})
-            ran.append("Lab 1: sent ORD-1 … ORD-5")
+            ran.append(tr("Lab 1: sent ORD-1 … ORD-5"))
         if "invalid" in missing:
             post({"orderId": "ORD-INVALID", "amount": -50, "status": "PENDING"})
-            ran.append("Lab 2: sent ORD-INVALID (amount -50)")
+            ran.append(tr("Lab 2: sent ORD-INVALID (amount -50)"))
         def settle(step: str) -> None:
             check = next(c for _, s, c in CHECKS if s == step)
             _until(lambda: check(settings, topic_records(settings, settings.orders_topic)), timeout_s,
@@ -210,7 +218,7 @@ def _api_steps(settings: Settings, missing: set[str], timeout_s: float) -> list[
                             "no Retry line yet"),
                    timeout_s, "a Retry line for ORD-RETRY in the log")
             httpx.post(switch, params={"enabled": "false"}, timeout=10).raise_for_status()
-            ran.append("Lab 3: transient errors on, sent ORD-RETRY, saw it retried, errors off")
+            ran.append(tr("Lab 3: transient errors on, sent ORD-RETRY, saw it retried, errors off"))
             settle("retries")
     return ran
 
@@ -224,7 +232,7 @@ def _rebalance_step(settings: Settings, timeout_s: float) -> str:
         group.add()
         half = settings.orders_partitions // 2
         group.wait_for_assignment([half, settings.orders_partitions - half], timeout_s=timeout_s)
-    return "Lab 4: one consumer, then a second one joined (a rebalance)"
+    return tr("Lab 4: one consumer, then a second one joined (a rebalance)")
 
 
 def catch_up(settings: Settings, table: pd.DataFrame, timeout_s: float = 60.0) -> list[str]:
@@ -234,7 +242,7 @@ def catch_up(settings: Settings, table: pd.DataFrame, timeout_s: float = 60.0) -
     ran: list[str] = []
     if "topic" in missing:
         topics.create(settings)
-        ran.append("Étape 2: created the topics")
+        ran.append(tr("Étape 2: created the topics"))
     if missing & {"valid", "invalid", "retries"}:
         ran += _api_steps(settings, missing, timeout_s)
     if "rebalancing" in missing:
@@ -247,5 +255,5 @@ def mark_caught_up(final: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
     the checklist says which evidence the student made and which :func:`catch_up` made."""
     was_missing = set(before.loc[before["result"] == "❌", "step"])
     marked = final.copy()
-    marked.loc[(marked["result"] == "✅") & marked["step"].isin(was_missing), "result"] = CAUGHT_UP
+    marked.loc[(marked["result"] == "✅") & marked["step"].isin(was_missing), "result"] = tr(CAUGHT_UP)
     return marked

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labkit.events import EventLog
+from labkit.lang import tr
 from labkit.settings import Settings
 
 __all__ = ["Reproduction", "stuck_consumer", "empty_dlt", "rebalancing_too_often"]
@@ -41,7 +42,8 @@ class Reproduction:
     events: EventLog = field(default_factory=EventLog)
 
     def __str__(self) -> str:
-        return f"{self.case}\n  symptom:   {self.symptom}\n  diagnosis: {self.diagnosis}"
+        return tr("{case}\n  symptom:   {symptom}\n  diagnosis: {diagnosis}").format(
+            case=self.case, symptom=self.symptom, diagnosis=self.diagnosis)
 
 
 def _produce_invalid(settings: Settings, ids: list[str], topic: str | None = None, **producer_overrides: Any):
@@ -129,12 +131,12 @@ def stuck_consumer(settings: Settings, freeze_s: float = 4.0, orders: int = 30,
     evidence["lag_samples"] = sampler.frame()
     evidence["order_ids"] = warmup + ids
     return Reproduction(
-        "Consumer bloqué (stuck consumer)",
-        f"no order processed for {freeze_s:g} s; the consumer process is still there and the group is "
-        f"'{evidence['health_during'].get('group_state')}'",
-        "LAG grows while CURRENT-OFFSET stays put, and no rebalance happens: the member is alive for the "
-        "broker (it was frozen for less than session_timeout_ms) but does not progress. Look at the consumer "
-        "itself: a hung call, a long pause, a stuck thread.",
+        tr("Consumer bloqué (stuck consumer)"),
+        tr("no order processed for {s:g} s; the consumer process is still there and the group is '{state}'").format(
+            s=freeze_s, state=evidence["health_during"].get("group_state")),
+        tr("LAG grows while CURRENT-OFFSET stays put, and no rebalance happens: the member is alive for the "
+           "broker (it was frozen for less than session_timeout_ms) but does not progress. Look at the consumer "
+           "itself: a hung call, a long pause, a stuck thread."),
         evidence, events)
 
 
@@ -181,9 +183,10 @@ def empty_dlt(settings: Settings, invalid: int = 3, timeout_s: float = 40.0) -> 
         try:
             # a producer left at the client default (auto-creation allowed): the broker decides
             _produce_invalid(settings, typo_ids, topic=typo, max_block_ms=3000, allow_auto_create_topics=True)
-            ev["typo_result"] = f"{count_records(settings, typo)} record(s) written to the new topic '{typo}'"
+            ev["typo_result"] = tr("{n} record(s) written to the new topic '{topic}'").format(
+                n=count_records(settings, typo), topic=typo)
         except Exception as exc:  # KafkaTimeoutError: the topic does not exist and is not created
-            ev["typo_result"] = f"the producer failed: {type(exc).__name__}: {exc}"
+            ev["typo_result"] = tr("the producer failed: {error}").format(error=f"{type(exc).__name__}: {exc}")
         ev["lag_typo"] = _lag_settled(settings, timeout_s)
         ev["orders_log_end_moved"] = int(ev["lag_typo"]["LOG-END-OFFSET"].sum() - end_before)
         ev["dlt_typo"] = monitor.dlt_count(settings)
@@ -191,11 +194,11 @@ def empty_dlt(settings: Settings, invalid: int = 3, timeout_s: float = 40.0) -> 
         topics.delete(settings, [typo])
     ev["order_ids"] = ids
     return Reproduction(
-        "DLT vide alors qu'il devrait y avoir des erreurs (empty DLT)",
-        f"{invalid} invalid orders sent, {ev['dlt_no_consumer']} record(s) in the DLT",
-        "The DLT is written by the consumer: no consumer, no DLT record - the lag table shows the orders waiting "
-        "and an empty group. When the consumer runs and LAG stays 0 while the DLT stays empty, the orders never "
-        "reached the topic it reads: check the producer's topic name (and its errors).",
+        tr("DLT vide alors qu'il devrait y avoir des erreurs (empty DLT)"),
+        tr("{n} invalid orders sent, {dlt} record(s) in the DLT").format(n=invalid, dlt=ev["dlt_no_consumer"]),
+        tr("The DLT is written by the consumer: no consumer, no DLT record - the lag table shows the orders waiting "
+           "and an empty group. When the consumer runs and LAG stays 0 while the DLT stays empty, the orders never "
+           "reached the topic it reads: check the producer's topic name (and its errors)."),
         ev, events)
 
 
@@ -263,12 +266,13 @@ def rebalancing_too_often(settings: Settings, max_poll_records: int = 5, observe
         "order_ids": ids,
     }
     return Reproduction(
-        "Rebalancing trop fréquent (rebalancing too often)",
-        f"{evidence['rebalances']} rebalance(s) in {observe_s:g} s with a single consumer that never left: thrown "
-        f"out {evidence['lost']} time(s), {evidence['commit_failures']} failed commit(s)",
-        f"A batch of {max_poll_records} orders takes {evidence['config']['batch_s']:g} s, longer than "
-        f"max_poll_interval_ms ({max_poll} ms): the member is thrown out mid-batch ('lost' in the timeline), its "
-        "commit fails and its records come again. Make the handler faster, lower max_poll_records, or raise "
-        "max_poll_interval_ms. (A session_timeout_ms shorter than a healthy consumer's pauses gives the same "
-        "picture.)",
+        tr("Rebalancing trop fréquent (rebalancing too often)"),
+        tr("{rebalances} rebalance(s) in {s:g} s with a single consumer that never left: thrown "
+           "out {lost} time(s), {failed} failed commit(s)").format(
+            rebalances=evidence["rebalances"], s=observe_s, lost=evidence["lost"], failed=evidence["commit_failures"]),
+        tr("A batch of {n} orders takes {batch_s:g} s, longer than "
+           "max_poll_interval_ms ({max_poll} ms): the member is thrown out mid-batch ('lost' in the timeline), its "
+           "commit fails and its records come again. Make the handler faster, lower max_poll_records, or raise "
+           "max_poll_interval_ms. (A session_timeout_ms shorter than a healthy consumer's pauses gives the same "
+           "picture.)").format(n=max_poll_records, batch_s=evidence["config"]["batch_s"], max_poll=max_poll),
         evidence, events)
