@@ -15,6 +15,7 @@ import sys
 
 from labkit import broker
 from labkit.broker.tools import commands_on_path
+from labkit.lang import LANGUAGES
 from labkit.paths import notebooks_dir
 from labkit.settings import SettingsError, from_args
 
@@ -135,7 +136,7 @@ def cmd_lab(args) -> int:
     print("topics ready: " + ", ".join(f"{t} ({n})" for t, n in settings.topics.items()))
     # this install's scripts first: the kernel's `!labkit ...`, `!kafka-topics ...` and `!jupyter ...` then
     # use them, even from a venv that was never activated (make lab runs .venv/bin/labkit)
-    env = os.environ | {"LABKIT_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+    env = lab_environment(args, os.environ) | {"LABKIT_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
     commands_on_path(env)
     path = env["PATH"]
     cmd = jupyter_command(args, shutil.which("jupyter", path=path) or "jupyter")
@@ -145,10 +146,24 @@ def cmd_lab(args) -> int:
     return subprocess.call(cmd, env=env)
 
 
+def lab_environment(args, base) -> dict[str, str]:
+    """JupyterLab's environment, which its kernels inherit: ``--lang fr`` sets ``LABKIT_LANG=fr`` (every
+    output in French, the consumer processes' too); ``--lang en`` drops a ``LABKIT_LANG`` left in the
+    shell, so a kernel in ``notebooks/fr/`` still speaks French (:func:`labkit.lang.language`)."""
+    env = {k: v for k, v in base.items() if k != "LABKIT_LANG"}
+    if args.lang != "en":
+        env["LABKIT_LANG"] = args.lang
+    return env
+
+
 def jupyter_command(args, jupyter: str = "jupyter") -> list[str]:
     """The ``jupyter lab`` command ``labkit lab`` runs: the course's notebooks, then JupyterLab's own
-    options (``--no-browser``, ``--ip``, ``--port``, and whatever follows ``--``)."""
+    options (``--no-browser``, ``--ip``, ``--port``, and whatever follows ``--``). With ``--lang fr`` it
+    opens ``notebooks/fr/``; the root stays ``notebooks/``, so the English edition is one folder up."""
     cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}"]
+    if args.lang != "en":
+        # LabApp's, not ServerApp's: JupyterLab sets the server's default_url from its own (checked on 4.6)
+        cmd.append(f"--LabApp.default_url=/lab/tree/{args.lang}")
     if args.no_browser:
         cmd.append("--no-browser")
     if args.jupyter_ip:
@@ -160,6 +175,11 @@ def jupyter_command(args, jupyter: str = "jupyter") -> list[str]:
 
 
 # -- parser -----------------------------------------------------------------------------------------
+
+def _default_lang() -> str:
+    chosen = os.environ.get("LABKIT_LANG", "").strip().lower()[:2]
+    return chosen if chosen in LANGUAGES else "en"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -229,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--port", type=int, dest="jupyter_port", metavar="N",
                      help="JupyterLab's port (jupyter lab --port; default 8888, the next free one if taken). "
                           "Not the broker's: that one is --bootstrap-server")
+    lab.add_argument("--lang", choices=LANGUAGES, default=_default_lang(),
+                     help="the edition: fr opens notebooks/fr/ and every output is in French "
+                          "(default: LABKIT_LANG, else en)")
     lab.add_argument("--dry-run", action="store_true", help="prepare everything but do not start JupyterLab")
     lab.add_argument("jupyter_args", nargs=argparse.REMAINDER,
                      help="more options for jupyter lab, after --, e.g. -- --ServerApp.token=secret")
