@@ -20,6 +20,7 @@ from labkit.engine.injection import FailureInjector
 from labkit.errors import friendly, no_broker
 from labkit.events import SERVICE_MAX_EVENTS, EventLog, Produced
 from labkit.orders import Order
+from labkit.policy.health import ConsumerView, consumer_health
 from labkit.settings import Settings, load
 
 __all__ = ["ApiService"]
@@ -287,24 +288,33 @@ class ApiService:
             raise ApiError(503, "kafka_unavailable", friendly(exc)) from None
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        from labkit.observe.monitor import health
+        """UP when the broker answers, the topics exist and the consumer consumes (labkit/policy/health.py)."""
+        from labkit.observe.monitor import health  # pandas: loaded on the first /health, not at start-up
 
         try:
-            broker = self._bounded(lambda: health(self.settings, require_consumers=self.processor is not None,
-                                                  timeout_s=self.health_timeout_s / 2),
+            broker = self._bounded(lambda: health(self.settings, timeout_s=self.health_timeout_s / 2),
                                    timeout_s=self.health_timeout_s)
         except ApiError as exc:
             broker = {"ok": False, "reason": f"health check: {exc.message}"}
         consumer: dict[str, Any] = {"enabled": self.processor is not None}
         reason = "" if broker.get("ok") else broker.get("reason", "broker check failed")
         if self.processor is not None:
-            p = self.processor
+            p, topic = self.processor, self.settings.orders_topic
+            age, rebalancing, since = p.contact()
+            mine = sorted(n for t, n in p.assignment if t == topic)
+            # the group's owners where the broker reports them (Apache Kafka), else ours when we are alone
+            owned = broker.get("partitions_assigned")
+            if owned is None and broker.get("members") == 1:
+                owned = mine
+            view = ConsumerView(running=p.running, contact_age_s=age, topic=topic,
+                                partitions=(broker.get("topics") or {}).get(topic),
+                                owned=None if owned is None else tuple(owned), since_rebalance_s=since,
+                                own=len(p.assignment), broker_reason=reason, error=self.consumer_error,
+                                group=p.group_id, rebalancing=rebalancing)
+            reason = consumer_health(view, self.settings)[1]
             consumer.update(id=p.consumer_id, group=p.group_id, running=p.running,
-                            partitions=[f"{t}-{n}" for t, n in p.assignment], error=self.consumer_error)
-            if not reason and not p.running:
-                reason = f"consumer not running ({self.consumer_error or 'starting'})"
-            elif not reason and not consumer["partitions"]:
-                reason = f"consumer owns no partition yet (joining group {p.group_id})"
+                            partitions=[f"{t}-{n}" for t, n in p.assignment], error=self.consumer_error,
+                            heartbeat_age_s=None if age is None else round(age, 1), rebalancing=rebalancing)
         ok = not reason
         body = {"status": "UP" if ok else "DOWN", "reason": reason or None,
                 "broker": {k: broker.get(k) for k in ("broker", "broker_state", "topics", "group_state", "members")

@@ -14,6 +14,8 @@ loop, about once a second, for the price of reading one small JSON file). It rai
    on disk: a restart there is survivable and only logged);
 2. a topic the client reads **changed its partition count** or **vanished** from the cluster
    metadata while it ran - whatever the broker (a restart that lost data, or someone deleted it).
+   A change *to* the count the course expects is the repair (``labkit topics create --recreate``):
+   logged, and the group rebalances onto the new partitions.
 """
 
 from __future__ import annotations
@@ -141,6 +143,12 @@ class BrokerWatch:
                     log.warning("topic %s has %d partitions, the course expects %d: was it re-created by a client "
                                 "after the broker lost its data? (broker.ensure() puts the course topics back)",
                                 topic, len(parts), self.expected[topic])
+            elif len(parts) != seen and len(parts) == self.expected.get(topic):
+                # back to the course's count: the repair (``labkit topics create --recreate``), not a loss;
+                # the group rebalances onto the new partitions at its next metadata refresh
+                log.warning("topic %s has %d partitions again (it had %d): the consumers rebalance onto them",
+                            topic, len(parts), seen)
+                self.shape[topic] = len(parts)
             elif len(parts) != seen:
                 raise BrokerDataLost(
                     f"topic {topic!r} now has {len(parts)} partitions instead of {seen} at {self.address}: the "

@@ -81,7 +81,7 @@ def cmd_topics_create(args) -> int:
     from labkit.kafka import topics
 
     settings = from_args(args)
-    for name, what in topics.create(settings).items():
+    for name, what in topics.create(settings, recreate=args.recreate).items():
         print(f"{name:<16} {settings.topics[name]} partitions  {what}")
     return 0
 
@@ -227,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION")
     tc = tsub.add_parser("create", help="create orders (6), orders.DLT (3), orders.retry (3); idempotent",
                          description="Create the course topics if missing, then verify their partition counts.")
+    tc.add_argument("--recreate", action="store_true",
+                    help="delete and create again a topic whose partition count is wrong (its records are lost)")
     tc.set_defaults(func=cmd_topics_create)
     tl = tsub.add_parser("list", help="list topic names", description="List topic names, like kafka-topics --list.")
     tl.add_argument("--internal", action="store_true", help="include internal topics such as __consumer_offsets")

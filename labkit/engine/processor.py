@@ -190,6 +190,7 @@ class OrderProcessor:
 
         self.consumer: Any = None
         self.error: BaseException | None = None
+        self._rebalanced_at = time.monotonic()  # what health measures "partitions without owner" from
         self._watch: BrokerWatch | None = None
         self._stuck: StuckGroupCheck | None = None  # the embedded broker can leave a group stuck
         self.lock = threading.RLock()
@@ -262,6 +263,13 @@ class OrderProcessor:
     @property
     def running(self) -> bool:
         return self._running.is_set()
+
+    def contact(self) -> tuple[float | None, bool, float]:
+        """What health needs: ``(seconds since the group coordinator last answered or None, a join in
+        progress?, seconds since the last rebalance ended)``. Read on any thread, no network call."""
+        now = time.monotonic()
+        when, rebalancing = clients.group_contact(self.consumer) if self.consumer is not None else (None, False)
+        return (None if when is None else now - when), rebalancing, now - self._rebalanced_at
 
     def start(self) -> OrderProcessor:
         """Run in a background thread (``stop()`` ends it cleanly)."""
@@ -480,6 +488,7 @@ class OrderProcessor:
         the failed record is simply delivered again, from retry 0. Fresh partitions start from the committed
         offset. Non-blocking calls only: this runs on the IO thread."""
         consumer = self.consumer
+        self._rebalanced_at = time.monotonic()
         with self.lock:
             self._assignment = set(consumer.assignment()) if consumer is not None else set()
             self._assignment |= set(tps)

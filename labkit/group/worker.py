@@ -34,9 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from labkit.engine.processor import MODES
+from labkit.errors import no_broker
 from labkit.group.wire import EventPublisher
 from labkit.kafka.clients import ASSIGNORS, assignors
+from labkit.kafka.probe import probe
 from labkit.paths import PrivateFileHandler, name_arg, write_private
+from labkit.policy.health import ConsumerView, consumer_health
 from labkit.settings import Settings, from_args
 
 __all__ = ["DEFAULT_HTTP_PORT", "ConsumerService", "add_parser", "main"]
@@ -93,8 +96,16 @@ class ConsumerService:
     # --- HTTP ---------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        running = self.processor.running
-        return {"status": "UP" if running else "DOWN", "name": self.name, "pid": os.getpid(),
+        """UP when this member consumes: its loop runs, the broker answers, its heartbeats are answered
+        (labkit/policy/health.py). Owning no partition is fine here: a group may have idle members."""
+        p = self.processor
+        found = probe(*self.settings.host_port, timeout_s=1.0)
+        age, rebalancing, _ = p.contact()
+        ok, reason = consumer_health(ConsumerView(
+            running=p.running, contact_age_s=age, rebalancing=rebalancing, group=p.group_id,
+            broker_reason="" if found.ok else no_broker(self.settings.bootstrap_servers, found.state),
+            error=None if p.error is None else repr(p.error)), self.settings)
+        return {"status": "UP" if ok else "DOWN", "reason": reason or None, "name": self.name, "pid": os.getpid(),
                 "group_id": self.processor.group_id, "mode": self.mode, "assignor": self.assignor,
                 "group_instance_id": self.group_instance_id,
                 "partitions": [f"{t}-{p}" for t, p in self.processor.assignment],

@@ -37,13 +37,31 @@ class PartitionInfo:
 
 
 def create(settings: Settings | None = None, wanted: dict[str, int] | None = None,
-           timeout_s: float = 10.0) -> dict[str, str]:
+           timeout_s: float = 10.0, recreate: bool = False) -> dict[str, str]:
     """Create the wanted topics (default: the course's three) and verify their partition counts.
 
-    Returns ``{topic: "created" | "exists"}``. Raises TopicError if a topic exists with another count.
+    Returns ``{topic: "created" | "exists" | "re-created"}``. A topic that exists with another count (a
+    client re-created it with the broker's default after a restart, a student's experiment) raises
+    TopicError naming the repair, unless ``recreate``: then it is deleted and created again (its records
+    are lost: the course's topics hold only lab data).
     """
     settings = settings or load()
     wanted = wanted if wanted is not None else settings.topics
+    wrong = _wrong_counts(settings, wanted) if recreate else {}
+    if wrong:
+        delete(settings, list(wrong), timeout_s)
+    result = _create(settings, wanted, timeout_s)
+    return result | {name: "re-created" for name in wrong}
+
+
+def _wrong_counts(settings: Settings, wanted: dict[str, int]) -> dict[str, int]:
+    with _admin(settings) as admin:
+        existing = [t for t in wanted if t in set(admin.list_topics())]
+        counts = {d["name"]: len(d["partitions"]) for d in _describe(admin, existing) if d["error_code"] == 0}
+    return {t: n for t, n in counts.items() if n != wanted[t]}
+
+
+def _create(settings: Settings, wanted: dict[str, int], timeout_s: float) -> dict[str, str]:
     result: dict[str, str] = {}
     with _admin(settings) as admin:
         existing = set(admin.list_topics())
@@ -60,7 +78,7 @@ def create(settings: Settings | None = None, wanted: dict[str, int] | None = Non
     wrong = {t: (counts.get(t), n) for t, n in wanted.items() if counts.get(t) != n}
     if wrong:
         detail = "; ".join(f"{t} has {have} partitions, the course needs {need}" for t, (have, need) in wrong.items())
-        raise TopicError(f"{detail}. Delete it (labkit topics delete) and create it again.")
+        raise TopicError(f"{detail}. Re-create it (its records are lost): labkit topics create --recreate")
     return result
 
 

@@ -5,10 +5,13 @@ on the broker: committed offsets and the DLT's real content)."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
+import psutil
 import pytest
 
-from labkit.broker import quick_session
+from labkit import broker
+from labkit.broker import jvm, quick_session, state
 from labkit.dlt import read_dlt
 from labkit.engine.injection import FailureInjector
 from labkit.engine.processor import OrderProcessor
@@ -17,7 +20,8 @@ from labkit.events import EventLog
 from labkit.kafka import clients, producer
 from labkit.policy.retry import RetryPolicy
 from labkit.policy.wait import Fixed
-from tests.conftest import ENGINE
+from labkit.settings import load
+from tests.conftest import ENGINE, free_port
 
 
 def wait_until(condition, timeout_s: float = 20.0, what: str = "condition", interval_s: float = 0.05):
@@ -156,3 +160,37 @@ def settled(events: EventLog, produced_ids):
         return ledger["settled"]
 
     return check
+
+
+@pytest.fixture
+def own_broker(state_dir):
+    """A broker of the test engine on its own free port; ``start()`` / ``stop()`` it at will. The
+    finalizer stops it, and SIGKILLs any process it started that is still alive (by PID)."""
+    settings = load(bootstrap_servers=f"127.0.0.1:{free_port()}", session_timeout_ms=SESSION_MS,
+                    heartbeat_interval_ms=HEARTBEAT_MS, max_poll_interval_ms=max(10_000, SESSION_MS)).with_prefix("r-")
+    started: list[tuple[int, float]] = []
+
+    def start():
+        info = broker.up(ENGINE, settings=settings)
+        assert info.started and info.pid, info
+        started.append((info.pid, psutil.Process(info.pid).create_time()))
+        return info
+
+    def stop():
+        return broker.down(settings=settings)
+
+    yield SimpleNamespace(settings=settings, start=start, stop=stop, started=started)
+    try:
+        if state.load(settings.host_port[1]) is not None:
+            broker.down(settings=settings)
+    finally:
+        for pid, created in started:
+            try:
+                proc = psutil.Process(pid)
+                if abs(proc.create_time() - created) < 1.0:
+                    proc.kill()
+                    proc.wait(10)
+            except psutil.Error:
+                pass
+        state.forget(settings.host_port[1])
+        jvm.reset(settings.host_port[1])

@@ -13,8 +13,6 @@ The :class:`~labkit.broker.watch.BrokerWatch` logic itself is also tested withou
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import psutil
 import pytest
 
@@ -28,9 +26,7 @@ from labkit.kafka import clients, topics
 from labkit.kafka.offsets import committed_offsets, log_end_offsets
 from labkit.kafka.probe import probe
 from labkit.orders import Order
-from labkit.settings import load
-from tests.conftest import free_port
-from tests.integration.conftest import ENGINE, HEARTBEAT_MS, SESSION_MS, quick_policy, wait_assigned, wait_until
+from tests.integration.conftest import ENGINE, quick_policy, wait_assigned, wait_until
 from tests.integration.order_feed import OrderFeed
 
 needs_kafka = pytest.mark.skipif(
@@ -38,40 +34,6 @@ needs_kafka = pytest.mark.skipif(
                               "run with LABKIT_TEST_ENGINE=kafka")
 needs_embedded = pytest.mark.skipif(
     ENGINE != "embedded", reason="tests the embedded broker's memory-only restart (LABKIT_TEST_ENGINE=embedded)")
-
-
-@pytest.fixture
-def own_broker(state_dir):
-    """A broker of the test engine on its own free port; ``start()`` / ``stop()`` it at will. The
-    finalizer stops it, and SIGKILLs any process it started that is still alive (by PID)."""
-    settings = load(bootstrap_servers=f"127.0.0.1:{free_port()}", session_timeout_ms=SESSION_MS,
-                    heartbeat_interval_ms=HEARTBEAT_MS, max_poll_interval_ms=max(10_000, SESSION_MS)).with_prefix("r-")
-    started: list[tuple[int, float]] = []
-
-    def start():
-        info = broker.up(ENGINE, settings=settings)
-        assert info.started and info.pid, info
-        started.append((info.pid, psutil.Process(info.pid).create_time()))
-        return info
-
-    def stop():
-        return broker.down(settings=settings)
-
-    yield SimpleNamespace(settings=settings, start=start, stop=stop, started=started)
-    try:
-        if state.load(settings.host_port[1]) is not None:
-            broker.down(settings=settings)
-    finally:
-        for pid, created in started:
-            try:
-                proc = psutil.Process(pid)
-                if abs(proc.create_time() - created) < 1.0:
-                    proc.kill()
-                    proc.wait(10)
-            except psutil.Error:
-                pass
-        state.forget(settings.host_port[1])
-        jvm.reset(settings.host_port[1])
 
 
 def _all_committed(settings) -> bool:
@@ -207,6 +169,20 @@ def test_watch_reports_a_topic_that_changed_its_partition_count(tmp_path, monkey
     watch.check(cluster)
     cluster.parts["orders"] = {0, 1, 2, 3}
     with pytest.raises(BrokerDataLost, match=r"'orders' now has 4 partitions instead of 6.*broker.ensure\(\)"):
+        watch.check(cluster)
+
+
+def test_watch_accepts_a_topic_re_created_with_the_course_s_count(tmp_path, monkeypatch):
+    """``labkit topics create --recreate`` puts 6 partitions back: the repair, not a lost broker."""
+    monkeypatch.setenv("LABKIT_STATE_DIR", str(tmp_path))
+    cluster = FakeCluster({"orders": {0, 1, 2, 3}})
+    watch = BrokerWatch(("127.0.0.1", 1), ["orders"], clock=Clock(), expected={"orders": 6}).start()
+    watch.check(cluster)
+    cluster.parts["orders"] = {0, 1, 2, 3, 4, 5}
+    watch.check(cluster)
+    assert watch.shape["orders"] == 6
+    cluster.parts["orders"] = {0, 1, 2, 3}  # and a loss after it is still reported
+    with pytest.raises(BrokerDataLost, match="now has 4 partitions instead of 6"):
         watch.check(cluster)
 
 
