@@ -186,3 +186,105 @@ def test_a_failed_record_is_tried_again_and_nothing_behind_it_is_committed_past_
             topics.delete(settings)
         except Exception:
             pass
+
+
+def _committed_to_the_end(settings, group_id) -> bool:
+    """Every partition of orders committed to its log end (an empty partition may have no commit)."""
+    from labkit.kafka.offsets import committed_offsets, log_end_offsets
+
+    committed = committed_offsets(settings, group_id, topics=settings.orders_topic)
+    return all((committed.get(tp) or 0) == end for tp, end in log_end_offsets(settings, settings.orders_topic).items())
+
+
+@pytest.fixture
+def one_member(broker_settings):
+    """One thread member of a fresh KIP-848 group, owning the 6 partitions of fresh topics."""
+    settings = broker_settings.with_prefix(f"kip848-{uuid.uuid4().hex[:6]}-")
+    topics.create(settings)
+    group = Kip848Group(settings)
+    try:
+        yield settings, group
+    finally:
+        group.close()
+        try:
+            topics.delete(settings)
+        except Exception:
+            pass
+
+
+def _order_of_processing(group, ids) -> list[str]:
+    return [e.order_id for e in group.events.of("Processed") if e.order_id in ids]
+
+
+@needs_kip848
+def test_an_invalid_order_goes_to_the_dlt_at_once_and_its_partition_keeps_flowing(one_member):
+    """ORD-INVALID (amount -50) among valid orders on one partition: dead-lettered at its first failure
+    with the validation reason, every order behind it processed, every partition committed to its end."""
+    from labkit.dlt import dlt_entry_of
+
+    settings, group = one_member
+    group.start(1)
+    group.wait_for_assignment([6], 60)
+    before = [Order(f"ORD-BEFORE-{i}", 10) for i in range(3)]
+    after = [Order(f"ORD-AFTER-{i}", 10) for i in range(5)]
+    sent = producer.produce(settings, before + [Order("ORD-INVALID", -50)] + after, partition=2, events=group.events)
+    invalid = next(s for s in sent if s.key == "ORD-INVALID")
+    valid = [o.order_id for o in before + after]
+    wait_until(lambda: set(valid) <= {e.order_id for e in group.events.of("Processed")}
+               and group.events.of("SentToDLT"), 30, "the valid orders processed and ORD-INVALID dead-lettered")
+    assert _order_of_processing(group, valid) == valid  # in partition order, once each, none stuck behind it
+    [dead] = group.events.of("SentToDLT")
+    assert (dead.order_id, dead.partition, dead.offset, dead.reason, dead.retry_count) == \
+        ("ORD-INVALID", 2, invalid.offset, "ValidationException", 0)
+    assert [e.key for e in group.events.of("Received")].count("ORD-INVALID") == 1  # permanent: never retried
+    assert not group.events.of("RetryScheduled")
+    entry = dlt_entry_of(settings, invalid)
+    assert entry is not None, "ORD-INVALID is not in the DLT"
+    assert (entry.envelope.error_type, entry.envelope.error_message, entry.envelope.retry_count) == \
+        ("ValidationException", "ValidationException: Invalid amount -50", 0)
+    assert entry.envelope.consumer_group == group.group_id and entry.key_text == "ORD-INVALID"
+    assert (entry.headers["kafka_dlt-original-partition"], entry.headers["kafka_dlt-original-offset"]) == \
+        (2, invalid.offset)
+    assert entry.headers["kafka_dlt-exception-fqcn"] == "labkit.errors.ValidationError"
+    assert group.events.stats()["dlt_per_reason"] == {"ValidationException": 1}
+    wait_until(lambda: _committed_to_the_end(settings, group.group_id), 30, "every partition committed to its end")
+
+
+@needs_kip848
+def test_an_order_whose_service_call_always_fails_goes_to_the_dlt_after_the_retry_bound(one_member):
+    """The order service fails every call for ORD-DOWN (transient): it is tried again up to the module's
+    bound (RetryConfig maxAttempts, 5 retries), then dead-lettered with retryCount 5; the orders behind it
+    on its partition are processed after it, and every partition is committed to its end."""
+    from labkit.dlt import dlt_entry_of
+    from labkit.policy.retry import retry_config
+
+    settings, group = one_member
+    bound = retry_config().max_attempts
+    group.injector.set(transient=True, rate=1.0, targets={"ORD-DOWN"})
+    group.start(1)
+    group.wait_for_assignment([6], 60)
+    [down] = producer.produce(settings, [Order("ORD-DOWN", 10)], partition=4, events=group.events)
+    behind = [o.order_id for o in (Order(f"ORD-BEHIND-{i}", 10) for i in range(5))]
+    producer.produce(settings, [Order(i, 10) for i in behind], partition=4, events=group.events)
+    wait_until(lambda: set(behind) <= {e.order_id for e in group.events.of("Processed")}, 30 + 3 * bound,
+               "ORD-DOWN dead-lettered and the orders behind it processed")
+    assert _order_of_processing(group, behind) == behind
+    [dead] = group.events.of("SentToDLT")
+    assert (dead.order_id, dead.offset, dead.reason, dead.retry_count) == \
+        ("ORD-DOWN", down.offset, "MaxRetriesExceededException", bound)
+    assert group.injector.attempts("ORD-DOWN") == bound + 1  # the first delivery, then the bound's retries
+    assert [e.attempt for e in group.events.of("RetryScheduled")] == list(range(1, bound + 1))
+    assert [e.attempt for e in group.events.of("Retried")] == list(range(1, bound + 1))
+    assert [e.attempt for e in group.events.of("Received") if e.key == "ORD-DOWN"] == list(range(bound + 1))
+    # nothing behind it was processed before it left its partition: the first one after its SentToDLT
+    first_behind = next(e for e in group.events.of("Processed") if e.order_id == behind[0])
+    assert first_behind.ts >= dead.ts
+    entry = dlt_entry_of(settings, down)
+    assert entry is not None, "ORD-DOWN is not in the DLT"
+    assert entry.envelope.retry_count == bound and entry.envelope.error_type == "MaxRetriesExceededException"
+    assert entry.envelope.error_message.startswith(f"MaxRetriesExceededException: gave up after {bound} retries")
+    assert "ServiceUnavailableException" in entry.envelope.error_message
+    assert entry.headers["kafka_dlt-exception-cause-fqcn"] == "labkit.errors.ServiceUnavailable"
+    stats = group.events.stats()
+    assert (stats["retries"], stats["dlt_per_reason"]) == (bound, {"MaxRetriesExceededException": 1})
+    wait_until(lambda: _committed_to_the_end(settings, group.group_id), 30, "every partition committed to its end")
