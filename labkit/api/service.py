@@ -172,7 +172,7 @@ class ApiService:
         return {"status": "ACCEPTED", "orderId": order.order_id, "topic": md.topic,
                 "partition": md.partition, "offset": md.offset, "timestamp": md.timestamp,
                 "message": f"written to {md.topic}-{md.partition}@{md.offset}; "
-                           "the consumer validates and processes it (invalid orders go to the DLT)"}
+                           f"the consumer validates and processes it (invalid orders go to {self.dlt_topic})"}
 
     # observation
 
