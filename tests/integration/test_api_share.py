@@ -116,6 +116,20 @@ def test_the_api_and_its_switches_drive_a_share_consumer(settings, share_api):
     assert by_reason["count"] == 2
     assert by_reason["byReason"] == {"rejected by the consumer": 1, "delivery limit reached": 1}
 
+    # Lab 3's panel drives the same switches in-process: on, the next order is RELEASEd to the DLQ
+    from labkit.notebook import FailurePanel
+
+    panel = FailurePanel(api, live=False)
+    try:
+        panel.set(enabled=True)
+        post_order(api, "ORD-PANEL", 50)
+        wait_until(lambda: "ORD-PANEL" in {d["key"] for d in dlq_entries(settings, dlq)}, 30, "ORD-PANEL in the DLQ")
+        assert acks_of(api, "ORD-PANEL") == [("RELEASE", n) for n in range(1, LIMIT + 1)]
+        panel.set(enabled=False)
+        assert get(api, "/api/v1/config").json()["simulateTransientError"] is False
+    finally:
+        panel.close()
+
 
 def test_a_share_consumer_on_the_embedded_broker_fails_at_once_with_one_line(broker_settings, monkeypatch, capsys):
     """The embedded broker has no share groups: ApiServer and `labkit api --consumer share` say so in
