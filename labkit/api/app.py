@@ -51,23 +51,26 @@ def create_app(settings: Settings | None = None, processor: Any = None, *, consu
                mode: str = "pause", policy: Any = None, injector: FailureInjector | None = None,
                events: EventLog | None = None, producer: Any = None, produce_timeout_s: float = 5.0,
                health_timeout_s: float = 5.0, bind_host: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = (),
-               body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
+               body_timeout_s: float = BODY_TIMEOUT_S, consumer: str = "group", share_config: Any = None) -> FastAPI:
     """The FastAPI app. Its lifespan starts the in-process consumer and stops it (commit, leave
     group). ``app.state.service`` is the :class:`ApiService`.
 
     Every request first passes :class:`~labkit.api.guard.RequestGuard`: ``Host`` (the names of
     ``bind_host``, the local ones, ``allowed_hosts``), ``Origin``, ``Content-Type``, and the body read
-    within :data:`~labkit.api.validation.MAX_BODY_BYTES` and ``body_timeout_s``."""
+    within :data:`~labkit.api.validation.MAX_BODY_BYTES` and ``body_timeout_s``.
+
+    ``consumer="share"``: the in-process consumer is a member of notebook 09's share group
+    (:mod:`labkit.api.consumers`); the endpoints and switches are the same."""
     service = ApiService(settings, processor, consume=consume, mode=mode, policy=policy, injector=injector,
                            events=events, producer=producer, produce_timeout_s=produce_timeout_s,
-                           health_timeout_s=health_timeout_s)
+                           health_timeout_s=health_timeout_s, consumer=consumer, share_config=share_config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         service.start()
         log.info("order API ready: orders -> %s, DLT %s, group %s, broker %s%s", service.settings.orders_topic,
-                 service.settings.dlt_topic, service.settings.group_id, service.settings.bootstrap_servers,
-                 "" if service.processor is not None else " (no consumer)")
+                 service.dlt_topic, service.group_id, service.settings.bootstrap_servers,
+                 f" ({service.consumer.kind} consumer)" if service.consumer is not None else " (no consumer)")
         try:
             yield
         finally:

@@ -44,11 +44,10 @@ from fastapi import FastAPI
 
 from labkit.api import DEFAULT_PORT
 from labkit.api.app import create_app
+from labkit.api.consumers import group_id_of
 from labkit.api.service import ApiService
-from labkit.observe.members import require_alone
 from labkit.paths import PrivateFileHandler
 from labkit.settings import Settings, load
-from labkit.wait import wait_until
 
 __all__ = ["DEFAULT_PORT", "ApiServer", "PortInUse", "configure_logging", "serve"]
 
@@ -131,12 +130,14 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings 
           mode: str = "pause", consume: bool = True, log_file: str | Path | None = None, **app_kwargs) -> int:
     """Run the API until SIGTERM / Ctrl+C, then stop the consumer cleanly. Returns 0.
 
-    The port is bound *before* anything else, so a busy port fails at once (:class:`PortInUse`).
+    The port is bound *before* anything else, so a busy port fails at once (:class:`PortInUse`); an app
+    that cannot be made (``consumer="share"`` on the embedded broker) frees it before any log is set up.
     Requests must name this API in ``Host`` (:mod:`labkit.api.guard`: the local names, ``host``, and
     ``allowed_hosts`` such as a docker service name).
     """
     sock = bind(host, port)
     try:
+        app = create_app(settings, consume=consume, mode=mode, bind_host=host, **app_kwargs)
         configure_logging(log_file)
     except BaseException:
         sock.close()
@@ -144,7 +145,6 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings 
     shown = f"[{host}]" if ":" in host else host
     log.info("labkit api on http://%s:%d (docs: /docs)%s", shown, sock.getsockname()[1],
              f", log file {log_file}" if log_file else "")
-    app = create_app(settings, consume=consume, mode=mode, bind_host=host, **app_kwargs)
     stopped_by: list[int] = []
     previous = {s: signal.signal(s, lambda n, f: stopped_by.append(n)) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -214,7 +214,14 @@ class ApiServer:
             except BaseException:
                 sock.close()
                 raise
-        self.app = create_app(self.settings, bind_host=self.host, **self.app_kwargs)
+        try:
+            self.app = create_app(self.settings, bind_host=self.host, **self.app_kwargs)
+        except BaseException:  # e.g. a share consumer on the embedded broker: free the port, keep no log handler
+            sock.close()
+            if self._undo_logging is not None:
+                self._undo_logging()
+                self._undo_logging = None
+            raise
         self._server = _server(self.app, self.access_log)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"labkit-api-{self.port}", daemon=True)
@@ -233,13 +240,12 @@ class ApiServer:
 
     def _group_key(self) -> tuple[str, str]:
         settings = self.settings or load()
-        return settings.bootstrap_servers, settings.group_id
+        return settings.bootstrap_servers, group_id_of(settings, self.app_kwargs.get("consumer", "group"),
+                                                       self.app_kwargs.get("share_config"))
 
     def _require_alone(self, timeout_s: float) -> None:
-        processor = self.service.processor
         try:
-            wait_until(lambda: processor.assignment or processor.error, timeout_s, "the API's consumer to join")
-            require_alone(self.service.settings, processor.group_client_ids)
+            self.service.consumer.join(self.service.settings, timeout_s)
         except BaseException:
             self.stop()
             raise

@@ -15,6 +15,7 @@ from typing import Any
 
 from kafka.errors import MessageSizeTooLargeError
 
+from labkit.api.consumers import dlt_topic_count, make_consumer
 from labkit.api.validation import ApiError, shorten
 from labkit.engine.injection import FailureInjector
 from labkit.errors import friendly, no_broker
@@ -35,12 +36,15 @@ class ApiService:
 
     ``consume=False`` runs no consumer (health then checks the broker only). A given ``processor``
     is run by the service (do not start it yourself); it is restarted if it dies on an error.
+    ``consumer="share"``: the in-process consumer is a member of notebook 09's share group instead
+    (:mod:`labkit.api.consumers`; ``share_config``, default ``ShareGroupConfig.of(settings)``), driven by
+    the same failure switches; ``processor`` is then its :class:`~labkit.engine.share.ShareWorker`.
     """
 
     def __init__(self, settings: Settings | None = None, processor: Any = None, *, consume: bool = True,
                  mode: str = "pause", policy: Any = None, injector: FailureInjector | None = None,
                  events: EventLog | None = None, producer: Any = None, produce_timeout_s: float = 5.0,
-                 health_timeout_s: float = 5.0):
+                 health_timeout_s: float = 5.0, consumer: str = "group", share_config: Any = None):
         self.settings = settings or load()
         if events is None:
             events = getattr(processor, "events", None)
@@ -48,12 +52,10 @@ class ApiService:
         if injector is None:
             injector = getattr(processor, "injector", None)
         self.injector = injector if injector is not None else FailureInjector()
-        if processor is None and consume:
-            from labkit.engine.processor import OrderProcessor
-
-            processor = OrderProcessor(self.settings, policy=policy, mode=mode, injector=self.injector,
-                                       events=self.events)
-        self.processor = processor
+        self.consumer = make_consumer(consumer, self.settings, processor, injector=self.injector, events=self.events,
+                                      mode=mode, policy=policy, share_config=share_config) \
+            if consume or processor is not None else None
+        self.processor = self.consumer.processor if self.consumer is not None else None
         self.produce_timeout_s = produce_timeout_s
         self.health_timeout_s = health_timeout_s
         self._producer = producer
@@ -68,8 +70,18 @@ class ApiService:
 
     # lifecycle
 
+    @property
+    def group_id(self) -> str:
+        """The group of the in-process consumer (a share group's with ``consumer="share"``)."""
+        return self.consumer.group_id if self.consumer is not None else self.settings.group_id
+
+    @property
+    def dlt_topic(self) -> str:
+        """Where this API's failed orders end: ``orders.DLT``, or the share group's DLQ topic."""
+        return self.consumer.dlt_topic(self.settings) if self.consumer is not None else self.settings.dlt_topic
+
     def start(self) -> None:
-        if self.processor is not None and self._thread is None:
+        if self.consumer is not None and self._thread is None:
             self._thread = threading.Thread(target=self._consume, name="labkit-api-consumer", daemon=True)
             self._thread.start()
 
@@ -77,7 +89,7 @@ class ApiService:
         backoff = 1.0
         while not self._stopping.is_set():
             try:
-                self.processor.run(stop=self._stopping)
+                self.consumer.run(self._stopping)
                 return
             except Exception as exc:  # logged by the processor; the API keeps serving and retries
                 self.consumer_error = friendly(exc)
@@ -89,7 +101,7 @@ class ApiService:
         """Stop the consumer (commit what is done, leave the group) and close the producer."""
         self._stopping.set()
         if self._thread is not None:
-            log.info("stopping the consumer: commit done offsets, leave group %s", self.settings.group_id)
+            log.info("stopping the consumer: commit what is done, leave group %s", self.group_id)
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 log.error("the consumer did not stop within %.0f s", timeout_s)
@@ -161,7 +173,7 @@ class ApiService:
         return {"status": "ACCEPTED", "orderId": order.order_id, "topic": md.topic,
                 "partition": md.partition, "offset": md.offset, "timestamp": md.timestamp,
                 "message": f"written to {md.topic}-{md.partition}@{md.offset}; "
-                           "the consumer validates and processes it (invalid orders go to the DLT)"}
+                           f"the consumer validates and processes it (invalid orders go to {self.dlt_topic})"}
 
     # observation
 
@@ -171,14 +183,10 @@ class ApiService:
         ledger = self.events.ledger()
         per: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: {"processed": 0, "retries": 0, "dlt": 0})
         per.update(self.events.partition_counts())
-        owned = set(self.processor.assignment) if self.processor is not None else set()
+        owned = self.consumer.owned if self.consumer is not None else set()
         for tp in owned:
             per[tp]  # noqa: B018 - owned partitions appear even before their first record
-        consumers = []
-        if self.processor is not None:
-            p = self.processor
-            consumers.append({"id": p.consumer_id, "group": p.group_id, "mode": p.mode, "running": p.running,
-                              "partitions": [f"{t}-{n}" for t, n in p.assignment], "error": self.consumer_error})
+        consumers = [self.consumer.describe(self.consumer_error)] if self.consumer is not None else []
         return {
             "produced": ledger["produced"],
             "processed": s["processed"],
@@ -267,21 +275,14 @@ class ApiService:
 
     def dlt_count(self, by_reason: bool = False) -> dict[str, Any]:
         from labkit.kafka.probe import probe
-        from labkit.observe.monitor import dlt_by_reason, dlt_count
 
         found = probe(*self.settings.host_port, timeout_s=1.0)
         if not found.ok:
             raise self._no_broker(found.state)
         t = self.health_timeout_s
-
-        def read() -> dict[str, Any]:
-            out: dict[str, Any] = {"topic": self.settings.dlt_topic, "count": dlt_count(self.settings, timeout_s=t)}
-            if by_reason:
-                out["byReason"] = {str(k): int(v) for k, v in dlt_by_reason(self.settings, timeout_s=t).items()}
-            return out
-
+        read = self.consumer.dlt_count if self.consumer is not None else dlt_topic_count
         try:
-            return self._bounded(read, timeout_s=2 * t + 1)
+            return self._bounded(read, self.settings, by_reason, t, timeout_s=2 * t + 1)
         except ApiError:
             raise
         except Exception as exc:  # OffsetsError (topic missing, deadline), Kafka errors
@@ -291,6 +292,8 @@ class ApiService:
         """UP when the broker answers, the topics exist and the consumer consumes (labkit/policy/health.py)."""
         from labkit.observe.monitor import health  # pandas: loaded on the first /health, not at start-up
 
+        if self.consumer is not None and not self.consumer.owns_partitions:
+            return self._health_of_share_consumer()
         try:
             broker = self._bounded(lambda: health(self.settings, timeout_s=self.health_timeout_s / 2),
                                    timeout_s=self.health_timeout_s)
@@ -322,4 +325,18 @@ class ApiService:
                 "consumer": consumer}
         return ok, body
 
+    def _health_of_share_consumer(self) -> tuple[bool, dict[str, Any]]:
+        """``/health`` with a share consumer: the broker answers and the consumer runs. Its group has no
+        partition assignment to check, and the classic group's state says nothing about it."""
+        from labkit.observe.monitor import health
 
+        try:
+            broker = self._bounded(lambda: health(self.settings, timeout_s=self.health_timeout_s / 2),
+                                   timeout_s=self.health_timeout_s)
+        except ApiError as exc:
+            broker = {"ok": False, "reason": f"health check: {exc.message}"}
+        reason, consumer = self.consumer.health(broker, self.consumer_error)
+        body = {"status": "DOWN" if reason else "UP", "reason": reason or None,
+                "broker": {k: broker.get(k) for k in ("broker", "broker_state", "topics") if k in broker},
+                "consumer": consumer}
+        return not reason, body

@@ -15,17 +15,20 @@ from labkit.settings import from_args
 def cmd_api(args) -> int:
     settings = from_args(args)
     from labkit.api.server import PortInUse, serve  # FastAPI is imported only when the API really starts
+    from labkit.group.share import NotOnThisBroker
     from labkit.paths import UnsafePath
 
     try:
         return serve(args.host, args.port, settings, mode=args.mode, consume=not args.no_consumer,
-                     log_file=args.log_file or None, allowed_hosts=tuple(args.allowed_host))
-    except (PortInUse, UnsafePath) as exc:
+                     log_file=args.log_file or None, allowed_hosts=tuple(args.allowed_host),
+                     consumer=args.consumer)
+    except (PortInUse, UnsafePath, NotOnThisBroker) as exc:
         print(f"labkit api: error: {exc}", file=sys.stderr)
         return 1
 
 
 def add_parser(subparsers) -> None:
+    from labkit.api.consumers import CONSUMERS
     from labkit.engine.processor import MODES
 
     p = subparsers.add_parser(
@@ -45,6 +48,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     p.add_argument("--mode", choices=MODES, default="pause",
                    help="retry mode of the consumer: sleep (the pitfall), pause (default), topic (orders.retry)")
+    p.add_argument("--consumer", choices=CONSUMERS, default="group",
+                   help="the in-process consumer: group (the consumer group of Labs 1-5, default) or share "
+                        "(a member of notebook 09's share group: the broker retries and dead-letters to "
+                        "dlq.orders; Apache Kafka only); the endpoints and switches are the same")
     p.add_argument("--no-consumer", action="store_true", help="only produce; run no consumer in this process")
     p.add_argument("--log-file", default="labkit-api.log",
                    help="log file, besides the console (default ./labkit-api.log; '' for none)")
