@@ -2,10 +2,16 @@
 
 Headless runs (nbval, nbclient) never draw anything: this test opens JupyterLab on a copy of the
 notebooks, runs 00 from the Run menu, and checks what a student sees: the Mermaid diagram drawn as an
-SVG, the checkpoint's ✅ line, no error output; then it runs 05 up to its failure-injection panel and
-uses it as Lab 3 does: the toggle and the rate slider switch the notebook's order service (checked
-through the API), and the module's curl that switches errors off moves the toggle back. Screenshots
-are kept in the test's tmp dir (printed on failure).
+SVG, the checkpoint's ✅ line, no error output; then it does 05's Lab 3: runs up to the failure-injection
+panel and uses it (the toggle and the rate slider switch the notebook's order service, checked through
+the API; the module's curl that switches errors off moves the toggle back), then steps with Shift+Enter
+through 5.1-5.4 and on to the checkpoint cell, which must print its ✅ while the API shows ORD-RETRY
+processed or in the DLT. Screenshots are kept in the test's tmp dir (printed on failure).
+
+JupyterLab 4 renders an error output exactly as a stderr stream (same ``data-mime-type``
+``application/vnd.jupyter.stderr``, same classes), so the DOM cannot tell a traceback from a logged
+warning: the server exposes its app to the page (``expose_app_in_browser``) and the test reads each
+cell's outputs from the page's notebook model, where an error is ``output_type == "error"``.
 
 It needs Chromium (Debian: ``apt-get install chromium``) and the ``playwright`` package: without
 either it is skipped, naming what is missing.
@@ -14,6 +20,7 @@ either it is skipped, naming what is missing.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 import subprocess
@@ -45,7 +52,7 @@ def lab(broker_settings, tmp_path):
     log = open(tmp_path / "jupyter.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
                              "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={TOKEN}",
-                             f"--ServerApp.root_dir={root}"],
+                             f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"],
                             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         import httpx
@@ -129,8 +136,10 @@ def open_notebook(page, url: str, name: str) -> None:
         pass
 
 
+@pytest.mark.timeout(900)  # ~80 s up to the panel, ~2 min of Lab 3 and sections 4-6: loaded CI machines are slower
 @pytest.mark.skipif(ENGINE != "kafka", reason="one browser run is enough: on the default broker")
-def test_the_failure_panel_switches_the_service_and_follows_the_modules_curl(lab):
+def test_lab3_the_failure_panel_then_the_steps_to_the_checkpoint(lab):
+    """One Lab 3, as a class does it: the panel first, then 5.1-5.4 and the checkpoint, cell by cell."""
     import httpx
 
     url, shots = lab
@@ -150,8 +159,11 @@ def test_the_failure_panel_switches_the_service_and_follows_the_modules_curl(lab
         header = panel_cell.get_by_text("/api/v1/config/simulate-transient-error").inner_text()
         api = re.search(r"http://[\w.:\[\]]+", header).group(0)  # the panel says where its service is
 
+        def get(path: str) -> dict:
+            return httpx.get(f"{api}{path}", timeout=10).json()
+
         def config():
-            return httpx.get(f"{api}/api/v1/config", timeout=5).json()
+            return get("/api/v1/config")
 
         assert config()["simulateTransientError"] is False
         toggle.click()  # the student switches transient errors on
@@ -168,6 +180,121 @@ def test_the_failure_panel_switches_the_service_and_follows_the_modules_curl(lab
                                timeout=15_000)
         page.screenshot(path=str(shots / "05-after-curl.png"))
         assert "Traceback" not in panel_cell.inner_text(), panel_cell.inner_text()[-2000:]
+
+        # Lab 3 proper: Shift+Enter from the cell after the panel, as the class goes on
+        send, outcome_cell, checkpoint = (cell_index(page, i) for i in ("c22", "c30", "c57"))
+        cell(page, cell_index(page, "c15") + 1).locator(".jp-InputArea-prompt").click()
+        run_through(page, send - 1)  # 5.1: the module's curl switched errors on
+        assert config()["simulateTransientError"] is True and config()["rate"] == 1.0, config()
+        before, dlt_before = get("/api/v1/stats"), get("/api/v1/dlt/count")["count"]
+        run_through(page, send)  # 5.2: ORD-RETRY, the API's answer printed by jq
+        sent = json.loads(cell(page, send).locator(".jp-OutputArea-output").last.inner_text().strip())
+        retry_id = sent["orderId"]
+        assert sent["status"] == "ACCEPTED" and retry_id.startswith("ORD-RETRY"), sent
+        run_through(page, outcome_cell)  # 5.3 the log, 5.4 the curl that switches errors off, the ending
+        said = cell(page, outcome_cell).locator(".jp-OutputArea-output").inner_text()
+        ending = re.search(rf"{re.escape(retry_id)} (processed|sent to the DLT) after (\d+) retries", said)
+        assert ending, said
+        # the API's own figures for ORD-RETRY's partition (only ORD-RETRY was sent since `before`)
+        after, dlt_after = get("/api/v1/stats"), get("/api/v1/dlt/count")["count"]
+        row0, row1 = (partition_row(stats, sent["topic"], sent["partition"]) for stats in (before, after))
+        delta = {k: row1[k] - row0[k] for k in ("processed", "dlt", "retries")}
+        processed = ending.group(1) == "processed"
+        assert (delta["processed"], delta["dlt"]) == ((1, 0) if processed else (0, 1)), (said, delta)
+        assert delta["retries"] >= 2, delta  # 5.2's cell waited for two retries: "plusieurs tentatives"
+        assert dlt_after - dlt_before == (0 if processed else 1), (dlt_before, dlt_after)
+        assert after["failureInjection"]["simulateTransientError"] is False, after["failureInjection"]
+
+        run_through(page, checkpoint)  # sections 4-6 build what the checkpoint also checks
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+        cell(page, checkpoint).scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "05-checkpoint.png"))
+        printed = cell(page, checkpoint).locator(".jp-OutputArea-output").inner_text()
+        kind = "processed" if processed else "in the DLT"
+        assert f"✅ {retry_id} {kind} after {ending.group(2)} retries" in printed, printed
+        assert "none lost" in printed, printed
+        assert not notebook_errors(page), notebook_errors(page)
+        run_through(page, cell_index(page, "c59"), last_key="Control+Enter")  # 05's last cell stops what it started
+        wait_for(lambda: not answers(api), "the notebook's API stopped by its last cell", 60)
+
+
+def partition_row(stats: dict, topic: str, partition: int) -> dict:
+    """One partition's processed/retries/dlt in ``/api/v1/stats`` (zeros before its first record)."""
+    rows = [r for r in stats["partitions"] if (r["topic"], r["partition"]) == (topic, partition)]
+    return rows[0] if rows else {"processed": 0, "retries": 0, "dlt": 0}
+
+
+def answers(api: str) -> bool:
+    import httpx
+
+    try:
+        httpx.get(f"{api}/api/v1/config", timeout=2)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+# The open notebook's widget in the page's own JupyterLab (exposed by the server: see the module's docstring)
+NOTEBOOK = "jupyterapp.shell.currentWidget.content"
+
+
+def cell_index(page, cell_id: str) -> int:
+    """Where the cell with this nbformat id sits in the open notebook."""
+    index = page.evaluate(f"""id => {{ const cells = {NOTEBOOK}.model.cells;
+        for (let i = 0; i < cells.length; i++) if (cells.get(i).id === id) return i;
+        return -1; }}""", cell_id)
+    assert index >= 0, f"the open notebook has no cell {cell_id!r}"
+    return index
+
+
+def cell(page, index: int):
+    return page.locator(f".jp-NotebookPanel .jp-Cell[data-windowed-list-index='{index}']")
+
+
+def cell_errors(page, index: int) -> list[str]:
+    """The error outputs of one cell (``ename: evalue``), from the page's notebook model."""
+    return page.evaluate(f"""i => {NOTEBOOK}.widgets[i].model.outputs.toJSON()
+        .filter(o => o.output_type === 'error').map(o => `${{o.ename}}: ${{o.evalue}}`)""", index)
+
+
+def notebook_errors(page) -> dict[int, list[str]]:
+    """Every cell's error outputs, and any traceback the page shows as text (a cell printing one)."""
+    found = page.evaluate(f"""() => {NOTEBOOK}.widgets.map(w => [
+        ...w.model.type === 'code' ? w.model.outputs.toJSON().filter(o => o.output_type === 'error')
+                                     .map(o => `${{o.ename}}: ${{o.evalue}}`) : [],
+        ...[...w.node.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText)
+           .filter(t => t.includes('Traceback (most recent call last)')).map(t => t.slice(0, 300))])""")
+    return {i: errors for i, errors in enumerate(found) if errors}
+
+
+def run_through(page, last: int, timeout_ms: int = 240_000, last_key: str = "Shift+Enter") -> None:
+    """Shift+Enter from the active cell through cell ``last``, as a student steps through a lab.
+
+    Each code cell is waited for until it has a new execution count (set when the kernel's reply
+    arrives; a folded cell shows no prompt, so the page's model is read), within ``timeout_ms``; the
+    first error output stops the run, naming the cell. ``last_key`` runs the last cell (Control+Enter
+    runs the notebook's last cell without adding one below it).
+    """
+    while (index := page.evaluate(f"() => {NOTEBOOK}.activeCellIndex")) <= last:
+        model = page.evaluate(f"""i => {{ const m = {NOTEBOOK}.widgets[i].model;
+            const counts = {NOTEBOOK}.widgets.map(w => w.model.executionCount || 0);
+            return {{id: m.id, type: m.type, source: m.sharedModel.getSource().slice(0, 80),
+                     count: Math.max(0, ...counts)}}; }}""", index)
+        page.keyboard.press(last_key if index == last else "Shift+Enter")
+        what = f"cell {model['id']} ({model['source']!r})"
+        if model["type"] == "code":
+            try:
+                page.wait_for_function(f"([i, n]) => {NOTEBOOK}.widgets[i].model.executionCount > n",
+                                       arg=[index, model["count"]], timeout=timeout_ms)
+            except playwright_api.TimeoutError:
+                output = cell(page, index).locator(".jp-OutputArea").inner_text()[-1500:]
+                raise AssertionError(f"{what} did not finish within {timeout_ms / 1000:g} s; "
+                                     f"output: {output}") from None
+            errors = cell_errors(page, index)
+            assert not errors, f"{what} failed: {errors}"
+        if index == last and last_key != "Shift+Enter":
+            return
+        page.wait_for_function(f"i => {NOTEBOOK}.activeCellIndex > i", arg=index, timeout=15_000)
 
 
 def wait_for(check, what: str, timeout_s: float = 15.0) -> None:
