@@ -1,6 +1,6 @@
 """make slides writes one reveal.js page per notebook; with execution (on a broker of its own, Apache Kafka
 by default) the outputs are in it. Executing every notebook again here would repeat nbval's ~5 minutes:
-every notebook is converted, and 00 is executed."""
+every notebook of both editions is converted (the French ones into fr/), and 00 is executed."""
 
 import os
 import subprocess
@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import free_port
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+FRENCH = sorted((Path(__file__).parent.parent / "notebooks" / "fr").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_slides_command_writes_one_html_per_notebook(tmp_path):
@@ -22,6 +23,11 @@ def test_slides_command_writes_one_html_per_notebook(tmp_path):
     assert written == [f"{p.stem}.slides.html" for p in NOTEBOOKS]
     first = (tmp_path / "out" / written[0]).read_text()
     assert "reveal" in first and "<section" in first
+    # the French edition too, in fr/: same names, its own text
+    french = sorted(p.name for p in (tmp_path / "out" / "fr").glob("*.slides.html"))
+    assert french == [f"{p.stem}.slides.html" for p in FRENCH]
+    first_fr = (tmp_path / "out" / "fr" / french[0]).read_text()
+    assert "reveal" in first_fr and first_fr != first
 
 
 @pytest.mark.slow

@@ -3,8 +3,9 @@
 Every notebook is run (against the broker the notebooks find, as in class) and written as HTML with its
 outputs: tables, plots as images, Mermaid diagrams drawn as SVG in the reader's browser (JupyterLab's
 own HTML template loads mermaid.js). Speaker notes and the hidden solution cells are left out: the
-site is what a student sees. ``index.html`` lists the notebooks with their goal. A cell that fails
-stops the build with its error: a published page never shows a traceback.
+site is what a student sees. ``index.html`` lists the notebooks with their goal. Both editions by
+default: the French notebooks (``notebooks/fr/``) go to ``fr/`` and have their own section of the
+index. A cell that fails stops the build with its error: a published page never shows a traceback.
 
 Publish ``site/`` as it is (static files): with GitHub Pages, push it to a ``gh-pages`` branch or let
 an Actions workflow upload it; any web server works too.
@@ -20,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.paths import notebooks_dir
+from labkit.notebook.slides import course_notebooks, target_dir
 
 __all__ = ["Page", "build", "main"]
 
@@ -35,12 +36,13 @@ class Page:
     goal: str
     images: int
     diagrams: int
+    edition: str = "en"
 
 
 def _title_and_goal(nb) -> tuple[str, str]:
     first = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
     title = next((line.lstrip("# ").strip() for line in first.splitlines() if line.startswith("#")), "")
-    goal = re.search(r"\*\*Goal:\*\*\s*(.+?)(?:\n\n|$)", first, re.S)
+    goal = re.search(r"\*\*(?:Goal:\*\*|Objectif\*\*\s*:)\s*(.+?)(?:\n\n|$)", first, re.S)
     return title, " ".join(goal.group(1).split()) if goal else ""
 
 
@@ -60,20 +62,34 @@ def build(notebooks: list[Path], output: Path, execute: bool = True, timeout_s: 
                 nb, {"metadata": {"path": str(path.parent)}})
         nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("slideshow", {}).get("slide_type") not in LEFT_OUT]
         body, _ = exporter.from_notebook_node(nb)
-        target = output / f"{path.stem}.html"
+        target = target_dir(path, output) / f"{path.stem}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body, encoding="utf-8")
         title, goal = _title_and_goal(nb)
         images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                      if "image/png" in o.get("data", {}))
         diagrams = sum(c.source.count("```mermaid") for c in nb.cells if c.cell_type == "markdown")
-        pages.append(Page(path.stem, target, title or path.stem, goal, images, diagrams))
-    (output / "index.html").write_text(_index(pages), encoding="utf-8")
+        edition = target.parent.name if target.parent != output else "en"
+        pages.append(Page(path.stem, target, title or path.stem, goal, images, diagrams, edition))
+    (output / "index.html").write_text(_index(pages, output), encoding="utf-8")
     return pages
 
 
-def _index(pages: list[Page]) -> str:
-    rows = "\n".join(f'<tr><td><a href="{html.escape(p.path.name)}">{html.escape(p.title)}</a></td>'
-                     f"<td>{html.escape(p.goal)}</td></tr>" for p in pages)
+def _rows(pages: list[Page], output: Path) -> str:
+    return "\n".join(f'<tr><td><a href="{html.escape(p.path.relative_to(output).as_posix())}">'
+                     f"{html.escape(p.title)}</a></td><td>{html.escape(p.goal)}</td></tr>" for p in pages)
+
+
+def _index(pages: list[Page], output: Path) -> str:
+    rows = _rows([p for p in pages if p.edition == "en"], output)
+    french = [p for p in pages if p.edition == "fr"]
+    section = "" if not french else f"""
+<h2 lang="fr" id="fr">Édition française</h2>
+<p lang="fr">Les mêmes notebooks en français, exécutés sur un vrai broker Apache Kafka, avec leurs sorties.
+Pour les lancer vous-même : <code>labkit lab --lang fr</code>.</p>
+<table lang="fr">
+{_rows(french, output)}
+</table>"""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Kafka error handling, hands on</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
@@ -83,17 +99,18 @@ td{{padding:.4rem .8rem;vertical-align:top;border-bottom:1px solid #ddd}}</style
 run against a real Apache Kafka broker, with their outputs. To run them yourself: <code>make lab</code>.</p>
 <table>
 {rows}
-</table></body></html>
+</table>{section}</body></html>
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.notebook.site", description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks (default: all of notebooks/)")
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="notebooks (default: all of notebooks/ and of notebooks/fr/)")
     parser.add_argument("--output", type=Path, default=Path("site"), help="where to write (default: site/)")
     parser.add_argument("--no-execute", action="store_true", help="convert without running the cells")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    notebooks = args.notebooks or course_notebooks()
     start = time.monotonic()
     pages = build(notebooks, args.output, execute=not args.no_execute)
     for page in pages:
