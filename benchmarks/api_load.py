@@ -19,7 +19,7 @@ import sys
 import time
 
 import httpx
-from isolated import free_port, private_state_dir
+from isolated import free_port, private_state_dir, stop_process
 
 from labkit import broker
 from labkit.kafka import topics
@@ -94,12 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [asyncio.run(level(url, int(c), args.requests, args.seconds, f"c{c}"))
                 for c in args.clients.split(",")]
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(proc)
         broker.down(settings=settings)
         if args.engine == "kafka":
             broker.reset(settings=settings)

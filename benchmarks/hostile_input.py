@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
-from isolated import free_port, keep, private_state_dir  # noqa: E402
+from isolated import free_port, keep, private_state_dir, stop_process  # noqa: E402
 
 from labkit import broker  # noqa: E402
 from labkit.api.guard import BODY_TIMEOUT_S  # noqa: E402
@@ -482,13 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         final = httpx.get(url + "/api/v1/stats", timeout=10).json()
         alive = proc.poll() is None
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_process(proc)
         broker.down(settings=settings)
         if args.engine == "kafka":
             broker.reset(settings=settings)

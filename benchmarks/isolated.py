@@ -10,6 +10,7 @@ import atexit
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,18 @@ def private_state_dir(prefix: str = "labkit-bench-") -> Path:
     os.environ["LABKIT_STATE_DIR"] = str(path)
     atexit.register(lambda: path in _kept or shutil.rmtree(path, ignore_errors=True))
     return path
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Stop a process the benchmark started (its API): SIGTERM, then SIGKILL if it ignores it for 30 s."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def keep(path: Path) -> None:

@@ -290,15 +290,9 @@ class ApiService:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """UP when the broker answers, the topics exist and the consumer consumes (labkit/policy/health.py)."""
-        from labkit.observe.monitor import health  # pandas: loaded on the first /health, not at start-up
-
         if self.consumer is not None and not self.consumer.owns_partitions:
             return self._health_of_share_consumer()
-        try:
-            broker = self._bounded(lambda: health(self.settings, timeout_s=self.health_timeout_s / 2),
-                                   timeout_s=self.health_timeout_s)
-        except ApiError as exc:
-            broker = {"ok": False, "reason": f"health check: {exc.message}"}
+        broker = self._broker_health()
         consumer: dict[str, Any] = {"enabled": self.processor is not None}
         reason = "" if broker.get("ok") else broker.get("reason", "broker check failed")
         if self.processor is not None:
@@ -325,16 +319,20 @@ class ApiService:
                 "consumer": consumer}
         return ok, body
 
+    def _broker_health(self) -> dict[str, Any]:
+        """The broker side of ``/health`` (:func:`labkit.observe.monitor.health`), bounded in time."""
+        from labkit.observe.monitor import health  # pandas: loaded on the first /health, not at start-up
+
+        try:
+            return self._bounded(lambda: health(self.settings, timeout_s=self.health_timeout_s / 2),
+                                 timeout_s=self.health_timeout_s)
+        except ApiError as exc:
+            return {"ok": False, "reason": f"health check: {exc.message}"}
+
     def _health_of_share_consumer(self) -> tuple[bool, dict[str, Any]]:
         """``/health`` with a share consumer: the broker answers and the consumer runs. Its group has no
         partition assignment to check, and the classic group's state says nothing about it."""
-        from labkit.observe.monitor import health
-
-        try:
-            broker = self._bounded(lambda: health(self.settings, timeout_s=self.health_timeout_s / 2),
-                                   timeout_s=self.health_timeout_s)
-        except ApiError as exc:
-            broker = {"ok": False, "reason": f"health check: {exc.message}"}
+        broker = self._broker_health()
         reason, consumer = self.consumer.health(broker, self.consumer_error)
         body = {"status": "DOWN" if reason else "UP", "reason": reason or None,
                 "broker": {k: broker.get(k) for k in ("broker", "broker_state", "topics") if k in broker},

@@ -156,36 +156,27 @@ def test_the_embedded_broker_is_named_before_anything_starts(settings):
 
 
 @needs_kip848
-def test_a_failed_record_is_tried_again_and_nothing_behind_it_is_committed_past_it(broker_settings):
+def test_a_failed_record_is_tried_again_and_nothing_behind_it_is_committed_past_it(one_member):
     """The order service fails ORD-HICCUP's first 2 calls: it is tried again (not committed past), and
     the orders behind it on its partition are processed after it, all of them."""
     from labkit.kafka.offsets import committed_offsets
 
-    settings = broker_settings.with_prefix(f"kip848-{uuid.uuid4().hex[:6]}-")
-    topics.create(settings)
-    group = Kip848Group(settings)
-    try:
-        group.injector.set(transient=False, fail_first=2, targets={"ORD-HICCUP"})
-        group.start(1)
-        group.wait_for_assignment([6], 60)
-        partition = producer.produce(settings, [Order("ORD-HICCUP", 10)], events=group.events)[0].partition
-        behind = producer.produce(settings, [Order(f"ORD-AFTER-{i}", 10) for i in range(5)], partition=partition,
-                                  events=group.events)
-        ids = ["ORD-HICCUP"] + [s.key for s in behind]
-        wait_until(lambda: set(ids) <= {e.order_id for e in group.events.of("Processed")}, 30,
-                   "ORD-HICCUP and the orders behind it processed")
-        processed = [e.order_id for e in group.events.of("Processed") if e.order_id in ids]
-        assert processed[0] == "ORD-HICCUP" and sorted(processed) == sorted(ids), processed  # in order, once each
-        assert [e.key for e in group.events.of("Received")].count("ORD-HICCUP") == 3  # 2 failures, then done
-        end = behind[-1].offset + 1
-        wait_until(lambda: committed_offsets(settings, group.group_id).get((settings.orders_topic, partition)) == end,
-                   30, "the partition committed to its end")
-    finally:
-        group.close()
-        try:
-            topics.delete(settings)
-        except Exception:
-            pass
+    settings, group = one_member
+    group.injector.set(transient=False, fail_first=2, targets={"ORD-HICCUP"})
+    group.start(1)
+    group.wait_for_assignment([6], 60)
+    partition = producer.produce(settings, [Order("ORD-HICCUP", 10)], events=group.events)[0].partition
+    behind = producer.produce(settings, [Order(f"ORD-AFTER-{i}", 10) for i in range(5)], partition=partition,
+                              events=group.events)
+    ids = ["ORD-HICCUP"] + [s.key for s in behind]
+    wait_until(lambda: set(ids) <= {e.order_id for e in group.events.of("Processed")}, 30,
+               "ORD-HICCUP and the orders behind it processed")
+    processed = [e.order_id for e in group.events.of("Processed") if e.order_id in ids]
+    assert processed[0] == "ORD-HICCUP" and sorted(processed) == sorted(ids), processed  # in order, once each
+    assert [e.key for e in group.events.of("Received")].count("ORD-HICCUP") == 3  # 2 failures, then done
+    end = behind[-1].offset + 1
+    wait_until(lambda: committed_offsets(settings, group.group_id).get((settings.orders_topic, partition)) == end,
+               30, "the partition committed to its end")
 
 
 def _committed_to_the_end(settings, group_id) -> bool:
