@@ -41,12 +41,18 @@ def _keyed(records: list[Any], key: str) -> list[Any]:
     return [r for r in records if r.key == key.encode()]
 
 
-def _committed_past(settings: Settings, records: list[Any]) -> bool:
+def _committed_past(settings: Settings, copies: list[list[Any]]) -> bool:
+    """Whether, for every list of copies of one order, the group committed past at least one copy:
+    the order was processed once, even if a later copy went where the group does not read (09's
+    share-group API) or waits for a consumer that is not running."""
     from kafka import TopicPartition
 
     committed = committed_offsets(settings, topics=settings.orders_topic)
-    return bool(records) and all((committed.get(TopicPartition(r.topic, r.partition)) or 0) > r.offset
-                                 for r in records)
+
+    def past(r: Any) -> bool:
+        return (committed.get(TopicPartition(r.topic, r.partition)) or 0) > r.offset
+
+    return bool(copies) and all(rs and any(past(r) for r in rs) for rs in copies)
 
 
 # --- the checks: each returns (passed, evidence) --------------------------------------------------
@@ -63,7 +69,7 @@ def _valid(settings: Settings, orders: list[Any]) -> tuple[bool, str]:
     missing = [oid for oid, rs in found.items() if not rs]
     if missing:
         return False, tr("not in {topic}: {ids}").format(topic=settings.orders_topic, ids=", ".join(missing))
-    done = _committed_past(settings, [rs[-1] for rs in found.values()])
+    done = _committed_past(settings, list(found.values()))
     evidence = tr("{n} orders in {topic}, all committed by {group}") if done else \
         tr("{n} orders in {topic}, not all committed by {group}")
     return done, evidence.format(n=len(VALID_IDS), topic=settings.orders_topic, group=settings.group_id)
@@ -92,7 +98,7 @@ def _retries(settings: Settings, orders: list[Any]) -> tuple[bool, str]:
         with path.open(encoding="utf-8", errors="replace") as lines:
             hits = [line.strip() for line in lines if RETRY_LINE.search(line)]
         if hits:
-            processed = _committed_past(settings, _keyed(orders, "ORD-RETRY")[-1:])
+            processed = _committed_past(settings, [_keyed(orders, "ORD-RETRY")])
             evidence = tr("{n} Retry line(s) in {file}; ORD-RETRY committed") if processed else \
                 tr("{n} Retry line(s) in {file}; ORD-RETRY not committed")
             return processed, evidence.format(n=len(hits), file=path.name)
