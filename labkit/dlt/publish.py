@@ -3,7 +3,9 @@
 :func:`publish_to_dlt` waits for the broker's acknowledgement (``acks=all``) and raises
 :class:`DltPublishError` if it does not come: the caller must then *not* commit the source offset.
 :func:`send_to_dlt` sends without waiting (the consumer awaits a poll's writes together) and
-:meth:`PendingDltWrite.wait` gives the same ack or error.
+:meth:`PendingDltWrite.wait` gives the same ack or error. A value too large for a DLT record is
+written truncated (:func:`publish_truncated_to_dlt`) by both: without that the record could never
+leave its partition.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
+
+from kafka.errors import MessageSizeTooLargeError
 
 from labkit.dlt.envelope import H_VALUE_TRUNCATED, DltRecord, SourceCoords, build_dlt_record
 
@@ -40,14 +44,16 @@ def publish_to_dlt(
     now: float | None = None,
     partition: int | None = None,
 ) -> tuple[DltRecord, Any]:
-    """Send the DLT record and **wait for the ack**. Returns ``(dlt_record, RecordMetadata)``.
+    """Send the DLT record and **wait for the ack**. Returns ``(dlt_record, RecordMetadata)``; a value
+    too large for the DLT is written truncated (see :meth:`PendingDltWrite.wait`).
 
     Raises :class:`DltPublishError` (chained to the cause) if the write fails or times out: the
     caller must leave the source offset uncommitted so the record is redelivered.
     """
     pending = send_to_dlt(producer, dlt_topic, record, error, group_id=group_id, retry_count=retry_count,
                           now=now, partition=partition)
-    return pending.dlt, pending.wait(timeout_s)
+    md = pending.wait(timeout_s)
+    return pending.dlt, md
 
 
 @dataclass
@@ -59,34 +65,48 @@ class PendingDltWrite:
     dlt_topic: str
     future: Any = None
     refused: BaseException | None = None  # the producer refused it at once (too large for a request)
+    # what a truncated copy needs if the record is too large: the producer, the source and the error
+    retry: tuple[Any, Any, BaseException, dict[str, Any]] | None = None
 
     def wait(self, timeout_s: float = 10.0) -> Any:
-        """The ``RecordMetadata``; raises :class:`DltPublishError` (chained) if not acknowledged."""
+        """The ``RecordMetadata``; raises :class:`DltPublishError` (chained) if not acknowledged. A
+        record too large for a request is written again truncated (:func:`publish_truncated_to_dlt`),
+        and :attr:`dlt` becomes that copy: the one WARNING it logs says so, no ERROR before it."""
         try:
             if self.refused is not None:
                 raise self.refused
             return self.future.get(timeout=timeout_s)
+        except MessageSizeTooLargeError as exc:
+            if self.retry is None:
+                raise DltPublishError(self._failed(exc)) from exc
+            producer, source, error, written = self.retry
+            self.dlt, md = publish_truncated_to_dlt(producer, self.dlt_topic, source, error, timeout_s=timeout_s,
+                                                    **written)
+            return md
         except Exception as exc:
             src = self.dlt.envelope
             log.error(
                 "DLT write FAILED for %s-%d offset %d (%s): the record stays uncommitted",
                 src.original_topic, src.original_partition, src.original_offset, exc,
             )
-            raise DltPublishError(
-                f"could not write to DLT {self.dlt_topic!r} for {src.original_topic}-{src.original_partition}"
-                f"@{src.original_offset}: {exc!r}"
-            ) from exc
+            raise DltPublishError(self._failed(exc)) from exc
+
+    def _failed(self, exc: BaseException) -> str:
+        src = self.dlt.envelope
+        return (f"could not write to DLT {self.dlt_topic!r} for {src.original_topic}-{src.original_partition}"
+                f"@{src.original_offset}: {exc!r}")
 
 
 def send_to_dlt(producer: Any, dlt_topic: str, record: Any, error: BaseException, *, group_id: str | None,
                 retry_count: int = 0, now: float | None = None, partition: int | None = None) -> PendingDltWrite:
     """Send the DLT record without waiting; :meth:`PendingDltWrite.wait` gives the ack (or raises)."""
     dlt = build_dlt_record(record, error, group_id=group_id, retry_count=retry_count, now=now)
+    retry = (producer, record, error, {"group_id": group_id, "retry_count": retry_count, "now": now})
     try:
         future = producer.send(dlt_topic, value=dlt.value, key=dlt.key, headers=dlt.headers, partition=partition)
     except Exception as exc:  # raised by wait(), like any other failed write
-        return PendingDltWrite(dlt, dlt_topic, refused=exc)
-    return PendingDltWrite(dlt, dlt_topic, future)
+        return PendingDltWrite(dlt, dlt_topic, refused=exc, retry=retry)
+    return PendingDltWrite(dlt, dlt_topic, future, retry=retry)
 
 
 def publish_truncated_to_dlt(producer: Any, dlt_topic: str, source: Any, error: BaseException, *,

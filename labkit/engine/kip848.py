@@ -44,10 +44,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka.errors import MessageSizeTooLargeError
-
 from labkit.dlt.envelope import SourceCoords
-from labkit.dlt.publish import DltPublishError, publish_to_dlt, publish_truncated_to_dlt
+from labkit.dlt.publish import DltPublishError, publish_to_dlt
 from labkit.engine.injection import FailureInjector
 from labkit.engine.modes import RetryState
 from labkit.engine.store import OrderStore
@@ -234,13 +232,8 @@ class Kip848Worker:
         written = {"group_id": self.group_id, "retry_count": retry_count, "timeout_s": self.ack_timeout_s,
                    "now": time.time()}
         try:
-            try:
-                dlt, md = publish_to_dlt(self.producer, dlt_topic, source, error, **written)
-            except DltPublishError as exc:
-                if not isinstance(exc.__cause__, MessageSizeTooLargeError):
-                    raise
-                # its value cannot fit the DLT: failing here would stop its partition for good
-                dlt, md = publish_truncated_to_dlt(self.producer, dlt_topic, source, error, **written)
+            # a value too large for the DLT is written truncated: failing would stop its partition for good
+            dlt, md = publish_to_dlt(self.producer, dlt_topic, source, error, **written)
         except DltPublishError as exc:
             state = self.retrying.get(at)
             if state is not None:

@@ -59,12 +59,12 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kafka.errors import CorruptRecordError, KafkaError, MessageSizeTooLargeError
+from kafka.errors import CorruptRecordError, KafkaError
 
 from labkit.broker.stuck_group import StuckGroupCheck, forget_group, group_members, reset_stuck_group, retry_group_id
 from labkit.broker.watch import BrokerDataLost, BrokerWatch
 from labkit.dlt.envelope import SourceCoords
-from labkit.dlt.publish import DltPublishError, publish_truncated_to_dlt, send_to_dlt
+from labkit.dlt.publish import send_to_dlt
 from labkit.engine.done import DoneTracker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.modes import AGAIN, HANDED_OVER, MODES, Failure, RetryState, mode_for
@@ -868,16 +868,9 @@ class OrderProcessor:
         pending = send_to_dlt(self.producer, self.settings.dlt_topic, source, error, group_id=self.group_id,
                               retry_count=retry_count, now=now)
 
-        def acknowledged() -> None:
-            try:
-                self._sent_to_dlt(tp, record, error, retry_count, coords, pending.dlt, pending.wait(self.ack_timeout_s))
-            except DltPublishError as exc:
-                if not isinstance(exc.__cause__, MessageSizeTooLargeError):
-                    raise
-                self._sent_to_dlt(tp, record, error, retry_count, coords, *publish_truncated_to_dlt(
-                    self.producer, self.settings.dlt_topic, source, error, group_id=self.group_id,
-                    retry_count=retry_count, timeout_s=self.ack_timeout_s, now=now,
-                ))
+        def acknowledged() -> None:  # a value too large for the DLT is written truncated by wait()
+            md = pending.wait(self.ack_timeout_s)
+            self._sent_to_dlt(tp, record, error, retry_count, coords, pending.dlt, md)
 
         self.outbox.add(acknowledged)
 

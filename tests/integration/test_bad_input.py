@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import string
 import time
 
@@ -250,8 +251,9 @@ def test_generated_records_end_processed_or_in_the_dlt_with_a_precise_reason(sho
 # --- ~1 MB values, and what happens above the limits ------------------------------------------------------
 
 
-def test_one_megabyte_values_and_records_above_the_limit(short, processor):
+def test_one_megabyte_values_and_records_above_the_limit(short, processor, caplog):
     settings, events = short, processor.events
+    caplog.set_level(logging.WARNING, logger="labkit")
     big_bytes = b"\xff" * 1_000_000  # poison, not UTF-8: its DLT copy (base64) would be 1.3 MB
     big_text = b"y" * 1_000_000  # poison, UTF-8 but not JSON
     pad = "x" * (1_000_000 - 60)
@@ -301,6 +303,10 @@ def test_one_megabyte_values_and_records_above_the_limit(short, processor):
             assert envelope["originalValue"].encode() == original and H_VALUE_TRUNCATED not in headers
     assert json.loads(records[b"big-bytes"].value)["originalValueTruncated"] is True
     wait_until(lambda: all_committed(settings), 30, "every offset committed")
+    # the truncated copy is said once, as a WARNING; no "DLT write FAILED … stays uncommitted" before it
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("labkit")]
+    assert not [m for level, m in logged if level == "ERROR"], logged
+    assert any("too large for the DLT" in m for _, m in logged), logged
 
 
 # --- the API ----------------------------------------------------------------------------------------------

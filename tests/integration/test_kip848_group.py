@@ -6,6 +6,7 @@ lost. On the embedded broker: the clear error, before anything starts."""
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import uuid
 
@@ -238,6 +239,30 @@ def test_an_invalid_order_goes_to_the_dlt_at_once_and_its_partition_keeps_flowin
         (2, invalid.offset)
     assert entry.headers["kafka_dlt-exception-fqcn"] == "labkit.errors.ValidationError"
     assert group.events.stats()["dlt_per_reason"] == {"ValidationException": 1}
+    wait_until(lambda: _committed_to_the_end(settings, group.group_id), 30, "every partition committed to its end")
+
+
+@needs_kip848
+def test_a_value_too_large_for_the_dlt_is_dead_lettered_truncated_and_its_partition_keeps_flowing(
+        one_member, caplog):
+    """A ~1 MB value that is not UTF-8: its DLT copy (base64) would not fit a request, so it is written
+    truncated and flagged, with one WARNING and no ERROR; the order behind it is processed."""
+    from labkit.dlt import dlt_entry_of
+
+    caplog.set_level(logging.WARNING, logger="labkit")
+    settings, group = one_member
+    group.start(1)
+    group.wait_for_assignment([6], 60)
+    [big] = producer.produce(settings, [(b"big-bytes", b"\xff" * 1_000_000)], partition=4)
+    producer.produce(settings, [Order("ORD-AFTER-BIG", 10)], partition=4, events=group.events)
+    wait_until(lambda: group.events.of("SentToDLT") and "ORD-AFTER-BIG" in _order_of_processing(
+        group, ["ORD-AFTER-BIG"]), 30, "the big value dead-lettered and the order behind it processed")
+    entry = dlt_entry_of(settings, big)
+    assert entry is not None and entry.envelope.original_value_truncated
+    assert entry.envelope.original_value_bytes == 1_000_000
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("labkit")]
+    assert not [m for level, m in logged if level == "ERROR"], logged
+    assert any("too large for the DLT" in m for _, m in logged), logged
     wait_until(lambda: _committed_to_the_end(settings, group.group_id), 30, "every partition committed to its end")
 
 
