@@ -5,10 +5,14 @@ browser can reach ``localhost:18082`` too, and a plain ``<form method=post>`` (a
 request, no CORS preflight) would post orders or switch failure injection on; DNS rebinding would even
 let such a page read the answers. So, in this order (one JSON line each, nothing reaches the endpoint):
 
+* the request head must be small (431 over :data:`MAX_HEADER_BYTES`): curl, httpx and browsers send a
+  few hundred bytes; uvicorn alone accepts tens of kilobytes of headers on every request;
 * ``Host`` must name this API (421): ``localhost``, ``127.0.0.1``, ``[::1]``, the address it is bound
   to, the names in ``LABKIT_API_ALLOWED_HOSTS`` / ``--allowed-host`` (``*``: any). Bound to all
   interfaces (``--host 0.0.0.0``, docker), any IP address and the machine's own names are allowed too:
-  a rebinding page always sends its own *domain name*, never an IP address;
+  a rebinding page always sends its own *domain name*, never an IP address. A request with no ``Host``
+  at all (HTTP/1.0: uvicorn refuses an HTTP/1.1 one) passes: every browser sends one, so no web page
+  can send such a request;
 * an ``Origin`` header, when there is one, must be local (403): ``http(s)://localhost|127.0.0.1|[::1]``
   on any port (JupyterLab's page), or the API's own origin (its ``/docs``). Browsers send ``Origin`` with
   every cross-origin POST; curl, httpx and the notebooks send none;
@@ -36,11 +40,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["RequestGuard", "HostPolicy", "BODY_TIMEOUT_S", "LOCAL_NAMES", "WILDCARDS"]
+__all__ = ["RequestGuard", "HostPolicy", "BODY_TIMEOUT_S", "MAX_HEADER_BYTES", "LOCAL_NAMES", "WILDCARDS"]
 
 log = logging.getLogger("labkit.api.server")
 
 BODY_TIMEOUT_S = 10.0  # a 64 KiB order body arrives in milliseconds; a stalled upload frees its connection
+MAX_HEADER_BYTES = 8192  # every header name and value together; nginx's default buffer for one line
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -130,8 +135,14 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers: dict[str, str] = {}
+        size = 0
         for key, value in scope.get("headers", ()):
+            size += len(key) + len(value)
             headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+        if size > MAX_HEADER_BYTES:
+            await _answer(send, 431, "request_header_fields_too_large",
+                          f"the request's headers are {size} bytes; the limit is {MAX_HEADER_BYTES}")
+            return
         host, origin = headers.get("host"), headers.get("origin")
         method = scope.get("method", "GET").upper()
         if host is not None and not self.hosts.allows(host):

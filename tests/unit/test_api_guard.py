@@ -177,6 +177,25 @@ def test_json_content_types_and_bodyless_switches_work():
     assert call(app, "POST", "/api/v1/orders", content=b"orderId=ORD-8").status_code == 400
 
 
+# --- the request head ------------------------------------------------------------------------------
+
+
+def test_headers_over_the_limit_are_431_and_nothing_is_done():
+    from labkit.api.guard import MAX_HEADER_BYTES
+
+    app, producer = make_app()
+    big = {"Content-Type": "application/json", "X-Padding": "a" * 20_000}
+    r = call(app, "POST", "/api/v1/orders", content=ORDER, headers=big)
+    assert r.status_code == 431 and r.json()["error"] == "request_header_fields_too_large"
+    assert str(MAX_HEADER_BYTES) in r.json()["message"]
+    assert call(app, "POST", SWITCH, params={"enabled": "true"}, headers={"X-Padding": "a" * 20_000}).status_code == 431
+    assert producer.sent == [] and switch_on(app) is False
+    # what curl and browsers send passes
+    ordinary = {"Content-Type": "application/json", "User-Agent": "Mozilla/5.0 " + "x" * 200,
+                "Accept": "*/*", "Cookie": "c=" + "y" * 2000}
+    assert call(app, "POST", "/api/v1/orders", content=ORDER, headers=ordinary).status_code == 202
+
+
 # --- the body, while it is read --------------------------------------------------------------------
 
 
