@@ -49,3 +49,33 @@ def test_executed_slides_carry_the_outputs(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     page = (tmp_path / "out" / f"{NOTEBOOKS[0].stem}.slides.html").read_text()
     assert "reveal" in page and address in page  # the setup cell's output: the broker it started there
+
+
+def test_each_notebook_is_written_into_its_editions_folder_with_the_cells_kept(tmp_path):
+    """The loop slides and site share: a notebook of notebooks/fr/ goes into fr/ of the output under its
+    own name, the cells ``keep`` refuses are left out of the page, and the notebook written is returned."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from labkit.notebook.slides import convert
+
+    (tmp_path / "fr").mkdir()
+    cells = [nbformat.v4.new_markdown_cell("# Théorie"),
+             nbformat.v4.new_markdown_cell("À dire : bonjour", metadata={"slideshow": {"slide_type": "notes"}})]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "fr" / "01_theory.ipynb")
+    target, nb = convert(tmp_path / "fr" / "01_theory.ipynb", tmp_path / "out", HTMLExporter(), ".page.html",
+                         execute=False, keep=lambda c: c.metadata.get("slideshow", {}).get("slide_type") != "notes")
+    assert target == tmp_path / "out" / "fr" / "01_theory.page.html"
+    assert [c.source for c in nb.cells] == ["# Théorie"]
+    page = target.read_text(encoding="utf-8")
+    assert "Théorie" in page and "À dire" not in page
+
+
+def test_both_commands_read_the_same_arguments_and_default_to_both_editions():
+    from labkit.notebook.slides import arguments, course_notebooks
+
+    args = arguments("python -m labkit.notebook.site", "The site.", Path("site"), [])
+    assert args.notebooks == course_notebooks() and args.output == Path("site") and not args.no_execute
+    args = arguments("python -m labkit.notebook.slides", "Slides.", Path("slides"),
+                     ["notebooks/00_x.ipynb", "--output", "elsewhere", "--no-execute"])
+    assert args.notebooks == [Path("notebooks/00_x.ipynb")] and args.output == Path("elsewhere") and args.no_execute

@@ -39,13 +39,13 @@ partition is revoked or lost: its next owner starts from the committed offset, a
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from labkit.dlt.envelope import SourceCoords
 from labkit.dlt.publish import DltPublishError, publish_to_dlt
+from labkit.engine.background import BackgroundWorker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.modes import RetryState
 from labkit.engine.store import OrderStore
@@ -112,19 +112,24 @@ def _partitions(tps: list[Any]) -> tuple[tuple[str, int], ...]:
     return partition_tuples((tp.topic, tp.partition) for tp in tps)
 
 
-class Kip848Worker:
-    """One KIP-848 consumer of ``group_id`` on its own thread (``start`` / ``stop``), emitting events
-    into ``events``. ``before_commit()`` runs before each commit (a worker process flushes the events it
-    ships there: a committed record is never delivered again, so its ``Processed`` or ``SentToDLT`` must
-    be safe first). ``policy``: when a transient failure stops being retried (default: the module's
-    ``RetryConfig``, as the ``OrderProcessor``; only its bound is used). ``producer``: the kafka-python
-    producer of the DLT writes (default: one of its own, made at the first DLT write, closed at the end)."""
+class Kip848Worker(BackgroundWorker):
+    """One KIP-848 consumer of ``group_id`` on its own thread (``start`` / ``stop``,
+    :class:`~labkit.engine.background.BackgroundWorker`: ``stop`` commits the batch, then the consumer
+    revokes and leaves), emitting events into ``events``. ``before_commit()`` runs before each commit (a
+    worker process flushes the events it ships there: a committed record is never delivered again, so
+    its ``Processed`` or ``SentToDLT`` must be safe first). ``policy``: when a transient failure stops
+    being retried (default: the module's ``RetryConfig``, as the ``OrderProcessor``; only its bound is
+    used). ``producer``: the kafka-python producer of the DLT writes (default: one of its own, made at the
+    first DLT write, closed at the end)."""
+
+    THREAD_PREFIX = "labkit-kip848"
 
     def __init__(self, settings: Settings, name: str, group_id: str, *,
                  injector: FailureInjector | None = None, events: EventLog | None = None,
                  store: OrderStore | None = None, before_commit: Callable[[], Any] | None = None,
                  poll_timeout_s: float = 0.5, batch: int = 100, policy: RetryPolicy | None = None,
                  producer: Any = None, ack_timeout_s: float = 10.0) -> None:
+        super().__init__()
         self.settings, self.name, self.group_id = settings, name, group_id
         self.injector = injector if injector is not None else FailureInjector()
         self.events = events if events is not None else EventLog()
@@ -139,8 +144,6 @@ class Kip848Worker:
         # the records being retried, by coordinates (only this worker's thread touches it: the
         # rebalance callbacks run inside its poll)
         self.retrying: dict[Coordinates, RetryState] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def producer(self) -> Any:
@@ -320,22 +323,3 @@ class Kip848Worker:
                     log.exception("%s: closing the DLT producer failed", self.name)
                 self._producer = None
             self.events.append(ConsumerStopped(consumer=self.name, reason=reason))
-
-    def start(self) -> Kip848Worker:
-        self._thread = threading.Thread(target=self.run, name=f"labkit-kip848-{self.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def request_stop(self) -> None:
-        """Ask the loop to end after its current poll, without waiting (a group stops its members at once)."""
-        self._stop.set()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop after the current poll: the batch is committed, the consumer revokes and leaves."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()

@@ -18,10 +18,10 @@ order and delays between tries) for more consumers than partitions and retries c
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from labkit.engine.background import BackgroundWorker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.store import OrderStore
 from labkit.errors import classify, describe, error_label
@@ -39,17 +39,21 @@ log = logging.getLogger("labkit.share")
 ACCEPT, RELEASE, REJECT = "ACCEPT", "RELEASE", "REJECT"
 
 
-class ShareWorker:
-    """One share consumer on its own thread (``start`` / ``stop``), emitting events into ``events``.
+class ShareWorker(BackgroundWorker):
+    """One share consumer on its own thread (``start`` / ``stop``, :class:`~labkit.engine.background.BackgroundWorker`:
+    ``stop`` commits the acknowledgements, then the consumer leaves), emitting events into ``events``.
 
     ``before_commit()`` is called before each acknowledgement commit (a worker process flushes the
     events it ships there: once acknowledged, a record is never delivered again, so its events must
     already be safe)."""
 
+    THREAD_PREFIX = "labkit-share"
+
     def __init__(self, settings: Settings, name: str, config: ShareGroupConfig | None = None, *,
                  injector: FailureInjector | None = None, events: EventLog | None = None,
                  store: OrderStore | None = None, before_commit: Callable[[], Any] | None = None,
                  poll_timeout_s: float = 0.5) -> None:
+        super().__init__()
         self.settings, self.name = settings, name
         self.config = config or ShareGroupConfig()
         self.injector = injector if injector is not None else FailureInjector()
@@ -59,8 +63,6 @@ class ShareWorker:
         self.poll_timeout_s = poll_timeout_s
         self.counts = {ACCEPT: 0, RELEASE: 0, REJECT: 0}
         self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # --- one record -------------------------------------------------------------------------------
 
@@ -123,22 +125,3 @@ class ShareWorker:
         finally:
             consumer.close()
             self.events.append(ConsumerStopped(consumer=self.name, reason=reason))
-
-    def start(self) -> ShareWorker:
-        self._thread = threading.Thread(target=self.run, name=f"labkit-share-{self.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def request_stop(self) -> None:
-        """Ask the loop to end after its current poll, without waiting (a group stops all its members at once)."""
-        self._stop.set()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop after the current poll: acknowledgements are committed, then the consumer leaves."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()

@@ -33,19 +33,46 @@ from labkit.events.kinds import ConsumerStopped
 from labkit.group.wire import EventPublisher, EventReader
 from labkit.settings import Settings
 
-__all__ = ["Members", "run_member_process"]
-
-_LIVE: weakref.WeakSet[Members] = weakref.WeakSet()
-_LATEST: weakref.WeakValueDictionary[tuple[str, str, str], Members] = weakref.WeakValueDictionary()
+__all__ = ["Members", "Reruns", "run_member_process"]
 
 
-@atexit.register
-def _close_all() -> None:
-    for group in list(_LIVE):
-        try:
-            group.close(timeout_s=5)
-        except Exception:
-            pass
+class Reruns:
+    """The groups a notebook's process has open, and the last one made under each key (broker, group id...):
+    a cell run again makes its group again, and the one its first run made (same key, still open) is
+    closed first, its members leaving the Kafka group, instead of both running in it. Every group still
+    open is closed at exit. Weak references: a group the notebook drops is not kept alive (it still dies).
+    A group has ``closed`` and ``close(timeout_s=...)``, and says :meth:`closed` when it closes."""
+
+    def __init__(self) -> None:
+        self._live: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._latest: weakref.WeakValueDictionary[tuple[str, ...], Any] = weakref.WeakValueDictionary()
+        atexit.register(self.close_all)
+
+    def opened(self, group: Any, key: tuple[str, ...], on_replace: Callable[[Any], Any] | None = None) -> None:
+        """``group`` was made under ``key``: close the open one made before under it
+        (``on_replace(previous)`` first), and remember this one."""
+        previous = self._latest.get(key)
+        if previous is not None and not previous.closed:  # the same cell run again
+            if on_replace is not None:
+                on_replace(previous)
+            previous.close()
+        self._latest[key] = group
+        self._live.add(group)
+
+    def closed(self, group: Any) -> None:
+        """``group`` is closed: nothing to close at exit."""
+        self._live.discard(group)
+
+    def close_all(self, timeout_s: float = 5) -> None:
+        """Close every group still open (at exit: each failure passed over, so the others still close)."""
+        for group in list(self._live):
+            try:
+                group.close(timeout_s=timeout_s)
+            except Exception:
+                pass
+
+
+_RERUNS = Reruns()
 
 
 class Members:
@@ -71,12 +98,7 @@ class Members:
         self._wire: EventReader | None = None
         self._counter = 0
         self.closed = False
-        key = (type(self).__name__, settings.bootstrap_servers, group_id)
-        previous = _LATEST.get(key)
-        if previous is not None and not previous.closed:  # the same cell run again
-            previous.close()
-        _LATEST[key] = self
-        _LIVE.add(self)
+        _RERUNS.opened(self, (type(self).__name__, settings.bootstrap_servers, group_id))
 
     # --- what a subclass provides ----------------------------------------------------------------
 
@@ -156,7 +178,7 @@ class Members:
             self.stop(name, timeout_s)
         if self._wire is not None:
             self._wire.stop()
-        _LIVE.discard(self)
+        _RERUNS.closed(self)
 
     def logs(self, name: str, tail: int = 40) -> str:
         """The last ``tail`` lines of a process member's console output."""

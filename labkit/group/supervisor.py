@@ -25,7 +25,6 @@ Every process started here is stopped by its PID in :meth:`close`, on exceptions
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -37,13 +36,13 @@ import tempfile
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from labkit.events import ConsumerStopped, EventLog
+from labkit.group.members import Reruns
 from labkit.group.wire import EventReader
 from labkit.observe.timeline import Timeline, assignment_from_events
 from labkit.paths import check_name, open_private, private_dir, read_private
@@ -82,19 +81,9 @@ class _Instance:
             return None
 
 
-_LIVE: weakref.WeakSet[ConsumerGroup] = weakref.WeakSet()
 # the last group started per (broker, group id, instance names): a notebook cell run again replaces
-# its group instead of adding processes to the same Kafka group (weak: a dropped group still dies)
-_LATEST: weakref.WeakValueDictionary[tuple[str, str, str], ConsumerGroup] = weakref.WeakValueDictionary()
-
-
-@atexit.register
-def _close_all() -> None:
-    for group in list(_LIVE):
-        try:
-            group.close(timeout_s=5)
-        except Exception:
-            pass
+# its group instead of adding processes to the same Kafka group
+_RERUNS = Reruns()
 
 
 class ConsumerGroup:
@@ -138,15 +127,11 @@ class ConsumerGroup:
         self._lock = threading.Lock()
         self._wire: EventReader | None = None  # this run's events, from the events topic
         self.closed = False
-        key = (self.settings.bootstrap_servers, self.settings.group_id, name_prefix)
-        previous = _LATEST.get(key)
-        if previous is not None and not previous.closed:
-            # the same cell run again: stop the first run's instances (they leave the group cleanly)
-            log.info("closing the consumer group this process started before in %s (%s)",
-                     self.settings.group_id, ", ".join(previous.names) or "no instance running")
-            previous.close()
-        _LATEST[key] = self
-        _LIVE.add(self)
+        # the same cell run again: stop the first run's instances (they leave the group cleanly)
+        _RERUNS.opened(self, (self.settings.bootstrap_servers, self.settings.group_id, name_prefix),
+                       on_replace=lambda previous: log.info(
+                           "closing the consumer group this process started before in %s (%s)",
+                           self.settings.group_id, ", ".join(previous.names) or "no instance running"))
 
     # --- membership -----------------------------------------------------------------------------
 
@@ -428,7 +413,7 @@ class ConsumerGroup:
                     inst.proc.wait(5)
             if self._wire is not None:
                 self._wire.stop()
-            _LIVE.discard(self)
+            _RERUNS.closed(self)
             if self._own_log_dir:  # a temp dir per group would pile up (hundreds per test run)
                 shutil.rmtree(self.log_dir, ignore_errors=True)
 

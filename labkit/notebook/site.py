@@ -13,7 +13,6 @@ an Actions workflow upload it; any web server works too.
 
 from __future__ import annotations
 
-import argparse
 import html
 import re
 import sys
@@ -21,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.notebook.slides import course_notebooks, target_dir
+from labkit.notebook.slides import arguments, convert
 
 __all__ = ["Page", "build", "main"]
 
@@ -48,23 +47,15 @@ def _title_and_goal(nb) -> tuple[str, str]:
 
 def build(notebooks: list[Path], output: Path, execute: bool = True, timeout_s: int = 300) -> list[Page]:
     """Write ``<notebook>.html`` for each notebook and ``index.html`` into ``output``; the pages written."""
-    import nbformat
     from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import ExecutePreprocessor
 
     output.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(template_name="lab")
     pages = []
     for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        if execute:  # run with every cell (a solution cell defines what the next cells use), then publish
-            ExecutePreprocessor(timeout=timeout_s, kernel_name="python3").preprocess(
-                nb, {"metadata": {"path": str(path.parent)}})
-        nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("slideshow", {}).get("slide_type") not in LEFT_OUT]
-        body, _ = exporter.from_notebook_node(nb)
-        target = target_dir(path, output) / f"{path.stem}.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(body, encoding="utf-8")
+        target, nb = convert(path, output, exporter, ".html", execute=execute, timeout_s=timeout_s,
+                             keep=lambda c: c.get("metadata", {}).get("slideshow", {}).get("slide_type")
+                             not in LEFT_OUT)
         title, goal = _title_and_goal(nb)
         images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                      if "image/png" in o.get("data", {}))
@@ -104,15 +95,9 @@ run against a real Apache Kafka broker, with their outputs. To run them yourself
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.notebook.site", description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path,
-                        help="notebooks (default: all of notebooks/ and of notebooks/fr/)")
-    parser.add_argument("--output", type=Path, default=Path("site"), help="where to write (default: site/)")
-    parser.add_argument("--no-execute", action="store_true", help="convert without running the cells")
-    args = parser.parse_args(argv)
-    notebooks = args.notebooks or course_notebooks()
+    args = arguments("python -m labkit.notebook.site", __doc__.splitlines()[0], Path("site"), argv)
     start = time.monotonic()
-    pages = build(notebooks, args.output, execute=not args.no_execute)
+    pages = build(args.notebooks, args.output, execute=not args.no_execute)
     for page in pages:
         print(f"{page.path}  ({page.images} plots, {page.diagrams} diagrams)")
     print(f"{args.output / 'index.html'}: {len(pages)} pages in {time.monotonic() - start:.0f} s")
