@@ -46,6 +46,8 @@ FR: dict[str, str] = {
         "⏳ en attente : {what}  {bar}  {elapsed:.0f} s (au plus {timeout:g} s)",
     "✓ {what}: after {elapsed:.1f} s": "✓ {what} : après {elapsed:.1f} s",
     "✗ {what}: not reached after {elapsed:.1f} s": "✗ {what} : non atteint après {elapsed:.1f} s",
+    "{what} not reached within {s:g} s": "{what} : non atteint en {s:g} s",
+    "; last seen: {seen}": " ; vu en dernier : {seen}",
 
     # --- the failure panel (labkit.notebook.widgets) ----------------------------------------------
     "Order service: failure injection": "Service de commandes : injection de pannes",
@@ -343,4 +345,28 @@ FR: dict[str, str] = {
     "still missing:": "manque encore :",
     "✅ the course topics are gone": "✅ les topics de la formation ont disparu",
     "not started by labkit, left running: {status}": "pas démarré par labkit, laissé en marche : {status}",
+
+    # --- what the notebooks' waits wait for (wait_until's ``what``: the progress line, the timeout) ---
+    "the DLT record": "le message DLT",
+    "the API's consumer owns partitions": "des partitions pour le consumer de l'API",
+    "the ten records processed": "les dix messages traités",
+    "offsets committed past the ten records": "les offsets commités au-delà des dix messages",
+    "ORD-INVALID in the DLT": "ORD-INVALID dans le DLT",
+    "the order behind the poison processed": "la commande derrière le poison traitée",
+    "ORD-DOWN in the DLT": "ORD-DOWN dans le DLT",
+    "the group committed past the poison": "le commit du groupe au-delà du poison",
+    "two retries of {id}": "deux retries de {id}",
+    "{id} processed or in the DLT": "{id} traitée ou dans le DLT",
+    "the thirty orders settled": "les trente commandes réglées",
+    "both orders in the DLT": "les deux commandes dans le DLT",
+    "an empty orders-consumer-group": "un orders-consumer-group vide",
+    "the group's offsets committed": "les offsets du groupe commités",
+    "the 8 orders processed or in the DLT": "les 8 commandes traitées ou dans le DLT",
+    "the burst processed": "la rafale traitée",
+    "high watermarks": "les high watermarks",
+    "the breaker opened and a probe failed": "le breaker ouvert et une sonde en échec",
+    "every storm order processed": "chaque commande de la tempête traitée",
+    "the 4 bad records in the DLT": "les 4 mauvais messages dans le DLT",
+    "the fixed orders processed": "les commandes corrigées traitées",
+    "both orders accepted or in the DLQ": "les deux commandes acceptées ou dans la DLQ",
 }
