@@ -290,3 +290,17 @@ def test_a_journey_table_shows_french_labels(monkeypatch):
     monkeypatch.setenv("LABKIT_LANG", "fr")
     assert list(labelled(table).columns) == ["commande", "partition", "issue", "par", "attente (s)", "traitements"]
     assert table["outcome"].tolist() == ["processed"]  # code keeps the English names
+
+
+def test_a_labelled_index_name_is_shown_in_french(monkeypatch):
+    import pandas as pd
+
+    from labkit.lang import LABELLED
+    from labkit.notebook.display import labelled
+
+    report = pd.DataFrame({"rebalance": [1], "trigger": ["join"], "moved": [3]}).set_index("rebalance")
+    report.attrs[LABELLED] = True  # as Timeline.report marks it
+    monkeypatch.setenv("LABKIT_LANG", "fr")
+    shown = labelled(report)
+    assert shown.index.name == "rebalancing" and list(shown.columns) == ["déclencheur", "déplacées"]
+    assert report.index.name == "rebalance" and list(report.columns) == ["trigger", "moved"]
