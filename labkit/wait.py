@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from labkit.lang import tr
+
 __all__ = ["WaitTimeout", "wait_until", "set_progress", "PROGRESS_AFTER_S"]
 
 # A wait longer than this shows what it waits for (in a notebook: labkit.notebook.display.enable_progress):
@@ -60,8 +62,8 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str = "cond
                 reached = True
                 return value
             if now >= deadline:
-                seen = f"; last seen: {describe()}" if describe is not None else ""
-                raise WaitTimeout(f"{what} not reached within {timeout_s:g} s{seen}")
+                seen = tr("; last seen: {seen}").format(seen=describe()) if describe is not None else ""
+                raise WaitTimeout(tr("{what} not reached within {s:g} s").format(what=what, s=timeout_s) + seen)
             if report and now - start >= PROGRESS_AFTER_S:
                 if shown is None:
                     shown = _progress(what, timeout_s)

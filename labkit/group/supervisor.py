@@ -44,6 +44,7 @@ from typing import Any
 from labkit.events import ConsumerStopped, EventLog
 from labkit.group.members import Reruns
 from labkit.group.wire import EventReader
+from labkit.lang import LABELLED
 from labkit.observe.timeline import Timeline, assignment_from_events
 from labkit.paths import check_name, open_private, private_dir, read_private
 from labkit.settings import Settings
@@ -373,7 +374,9 @@ class ConsumerGroup:
         rows = [{"consumer": c, "partitions": [p for t, p in parts if t == topic],
                  "count": sum(t == topic for t, _ in parts)}
                 for c, parts in sorted(self.assignment().items()) if c in self.names]
-        return pd.DataFrame(rows, columns=["consumer", "partitions", "count"])
+        table = pd.DataFrame(rows, columns=["consumer", "partitions", "count"])
+        table.attrs[LABELLED] = True  # French column labels when shown; code indexes the English names
+        return table
 
     # --- shutdown -------------------------------------------------------------------------------------
 

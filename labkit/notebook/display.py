@@ -106,15 +106,25 @@ def column_labels() -> dict[str, str]:
             "to_do": tr("to do"), "kind": tr("kind"), "time": tr("time"), "attempt": tr("attempt"),
             "reason": tr("reason"), "error": tr("error"), "error_message": tr("error message"),
             "planned_delay_s": tr("planned delay (s)"), "actual_delay_s": tr("actual delay (s)"),
-            "duplicate": tr("duplicate"), "during_rebalance": tr("during a rebalance")}
+            "duplicate": tr("duplicate"), "during_rebalance": tr("during a rebalance"),
+            # order_journeys, Timeline.report, ConsumerGroup.assignment_table
+            "order_id": tr("order"), "outcome": tr("outcome"), "by": tr("by"), "wait_s": tr("wait (s)"),
+            "times": tr("times processed"), "rebalance": tr("rebalance"), "trigger": tr("trigger"),
+            "at_s": tr("at (s)"), "moved": tr("moved"), "paused": tr("paused"), "max_gap_s": tr("max gap (s)"),
+            "settled_s": tr("settled after (s)"), "count": tr("count")}
 
 
 def labelled(df: Any) -> Any:
-    """``df`` as shown: a frame labkit marked :data:`~labkit.lang.LABELLED` gets its column labels in
-    the student's language (a renamed copy; ``df`` keeps its names). Others are returned as they are."""
+    """``df`` as shown: a frame labkit marked :data:`~labkit.lang.LABELLED` gets its column labels (and
+    its index's name) in the student's language (a renamed copy; ``df`` keeps its names). Others are
+    returned as they are."""
     if not df.attrs.get(LABELLED) or language() == "en":
         return df
-    return df.rename(columns=column_labels())
+    labels = column_labels()
+    shown = df.rename(columns=labels)
+    if df.index.name in labels:  # Timeline.report is indexed by its rebalance number
+        shown = shown.rename_axis(index=labels[df.index.name])
+    return shown
 
 
 def enable_tables() -> bool:

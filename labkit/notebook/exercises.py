@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from labkit.errors import ServiceUnavailable, ValidationError
+from labkit.lang import tr
 from labkit.wait import WaitTimeout, wait_until
 
 __all__ = ["check_dead_lettered", "check_dlt_reasons", "check_fix", "check_group_shares", "check_order_processed",
@@ -68,9 +69,9 @@ def check_retry_loop(process: Callable[..., Any], max_retries: int = 5) -> bool:
     """
     always = [ServiceUnavailable("503")] * (max_retries + 1)
     cases = [
-        ("a record that always fails (transient)", always, max_retries + 1, ["MaxRetriesExceeded"]),
-        ("a record that fails twice, then succeeds", [ServiceUnavailable("503")] * 2, 3, []),
-        ("an invalid record (permanent)", [ValidationError("Invalid amount -50")], 1, ["ValidationError"]),
+        (tr("a record that always fails (transient)"), always, max_retries + 1, ["MaxRetriesExceeded"]),
+        (tr("a record that fails twice, then succeeds"), [ServiceUnavailable("503")] * 2, 3, []),
+        (tr("an invalid record (permanent)"), [ValidationError("Invalid amount -50")], 1, ["ValidationError"]),
     ]
     ok = True
     for title, failures, want_calls, want_dlt in cases:
@@ -80,19 +81,24 @@ def check_retry_loop(process: Callable[..., Any], max_retries: int = 5) -> bool:
             with contextlib.redirect_stdout(io.StringIO()):  # its "Retry n/5" lines would hide the verdict
                 process([record], run.process_record, run.send_to_dlt, run.sleep_with_backoff)
         except Exception as exc:  # noqa: BLE001 - the student's code: say what it raised
-            print(f"❌ {title}: your function raised {type(exc).__name__}: {exc}")
+            print(tr("❌ {title}: your function raised {error}: {exc}").format(
+                title=title, error=type(exc).__name__, exc=exc))
             ok = False
             continue
         fair_sleeps = list(range(1, run.calls))  # one before each retry it made, none after the last call
         good = run.calls == want_calls and run.sleeps == fair_sleeps and run.dlt == want_dlt
         ok &= good
-        calls = f"{run.calls} call{'s' if run.calls != 1 else ''}" + (
-            "" if run.calls == want_calls else f" (want {want_calls}: the first + {want_calls - 1} retries)")
-        sleeps = f"sleeps for retries {run.sleeps}" + ("" if run.sleeps == fair_sleeps else
-                                         f" (want {fair_sleeps}: one sleep before each retry, none after the "
-                                         "last failure)")
-        dlt = f"DLT {run.dlt or 'nothing'}" + ("" if run.dlt == want_dlt else f" (want {want_dlt or 'nothing'})")
-        print(f"{'✅' if good else '❌'} {title}: {calls}, {sleeps}, {dlt}")
+        calls = (tr("{n} calls") if run.calls != 1 else tr("{n} call")).format(n=run.calls) + (
+            "" if run.calls == want_calls else
+            tr(" (want {want}: the first + {retries} retries)").format(want=want_calls, retries=want_calls - 1))
+        sleeps = tr("sleeps for retries {sleeps}").format(sleeps=run.sleeps) + (
+            "" if run.sleeps == fair_sleeps else
+            tr(" (want {want}: one sleep before each retry, none after the last failure)").format(want=fair_sleeps))
+        nothing = tr("nothing")
+        dlt = tr("DLT {dlt}").format(dlt=run.dlt or nothing) + (
+            "" if run.dlt == want_dlt else tr(" (want {want})").format(want=want_dlt or nothing))
+        print(tr("{mark} {title}: {calls}, {sleeps}, {dlt}").format(
+            mark="✅" if good else "❌", title=title, calls=calls, sleeps=sleeps, dlt=dlt))
     return ok
 
 
@@ -106,19 +112,21 @@ def check_fix(fix: Callable[[Any], Any], entries: list[Any], fixable: set[str]) 
         try:
             order = fix(entry)
         except Exception as exc:  # noqa: BLE001 - the student's code: say what it raised
-            print(f"❌ {key}: your fix raised {type(exc).__name__}: {exc}")
+            print(tr("❌ {key}: your fix raised {error}: {exc}").format(key=key, error=type(exc).__name__, exc=exc))
             ok = False
             continue
         if key in fixable:
             valid = (isinstance(order, dict) and order.get("orderId") == key
                      and isinstance(order.get("amount"), (int, float)) and order["amount"] > 0
                      and str(order.get("status", "")).isupper())
-            verdict = "fixed" if valid else f"want a valid order (orderId, amount > 0, STATUS), got {order!r}"
+            verdict = tr("fixed") if valid else \
+                tr("want a valid order (orderId, amount > 0, STATUS), got {order!r}").format(order=order)
         else:
             valid = order is None
-            verdict = "left in the DLT" if valid else f"want None (no code can fix it), got {order!r}"
+            verdict = tr("left in the DLT") if valid else \
+                tr("want None (no code can fix it), got {order!r}").format(order=order)
         ok &= valid
-        print(f"{'✅' if valid else '❌'} {key}: {verdict}")
+        print(tr("{mark} {key}: {verdict}").format(mark="✅" if valid else "❌", key=key, verdict=verdict))
     return ok
 
 
@@ -135,27 +143,32 @@ def check_order_processed(settings: Any, events: Any, order_id: str | None, sinc
     from labkit.kafka import committed_past, topic_frame
 
     if not order_id:
-        return _verdict(False, "set my_order_id to the orderId you posted, then run this cell again")
+        return _verdict(False, tr("set my_order_id to the orderId you posted, then run this cell again"))
     records = topic_frame(settings, settings.orders_topic, since=since, keys=[order_id])
     if records.empty:
-        return _verdict(False, f"no record with key {order_id} in {settings.orders_topic}: did the POST answer 202?")
+        return _verdict(False, tr("no record with key {id} in {topic}: did the POST answer 202?").format(
+            id=order_id, topic=settings.orders_topic))
     coords = (int(records["partition"].iloc[-1]), int(records["offset"].iloc[-1]))
-    _verdict(True, f"{order_id} is in {settings.orders_topic}, partition {coords[0]}, offset {coords[1]}")
+    _verdict(True, tr("{id} is in {topic}, partition {partition}, offset {offset}").format(
+        id=order_id, topic=settings.orders_topic, partition=coords[0], offset=coords[1]))
     try:
         wait_until(lambda: any((e.partition, e.offset) == coords for e in events.of("Processed", "SentToDLT")),
-                   timeout_s, "the consumer's verdict")
+                   timeout_s, tr("the consumer's verdict"))
     except WaitTimeout:
-        return _verdict(False, f"the consumer did not process it within {timeout_s:g} s: is the API running?")
+        return _verdict(False, tr("the consumer did not process it within {s:g} s: is the API running?").format(
+            s=timeout_s))
     outcome = next(e for e in events.of("Processed", "SentToDLT") if (e.partition, e.offset) == coords)
     if outcome.kind == "SentToDLT":
-        return _verdict(False, f"the consumer sent it to the DLT ({outcome.error_message}): send a valid order")
-    _verdict(True, "the consumer processed it" + (" (a duplicate: that orderId was applied before)"
-                                                   if outcome.duplicate else ""))
+        return _verdict(False, tr("the consumer sent it to the DLT ({error}): send a valid order").format(
+            error=outcome.error_message))
+    _verdict(True, tr("the consumer processed it (a duplicate: that orderId was applied before)")
+             if outcome.duplicate else tr("the consumer processed it"))
     try:
-        wait_until(lambda: committed_past(settings, [coords]), timeout_s, "the commit")
+        wait_until(lambda: committed_past(settings, [coords]), timeout_s, tr("the commit"))
     except WaitTimeout:
-        return _verdict(False, f"the group has not committed past it within {timeout_s:g} s")
-    return _verdict(True, f"{settings.group_id} committed past it: a restart will not deliver it again")
+        return _verdict(False, tr("the group has not committed past it within {s:g} s").format(s=timeout_s))
+    return _verdict(True, tr("{group} committed past it: a restart will not deliver it again").format(
+        group=settings.group_id))
 
 
 def check_dead_lettered(settings: Any, order_id: str | None, timeout_s: float = 15.0) -> bool:
@@ -165,20 +178,22 @@ def check_dead_lettered(settings: Any, order_id: str | None, timeout_s: float = 
     from labkit.kafka import record_at
 
     if not order_id:
-        return _verdict(False, "set my_order_id to the orderId you posted, then run this cell again")
+        return _verdict(False, tr("set my_order_id to the orderId you posted, then run this cell again"))
     try:
         entry = wait_until(lambda: (read_dlt(settings, key=order_id) or [None])[-1], timeout_s,
-                           f"a DLT record for {order_id}")
+                           tr("a DLT record for {id}").format(id=order_id))
     except WaitTimeout:
-        return _verdict(False, f"no DLT record for {order_id} after {timeout_s:g} s: the consumer accepted it, "
-                               "or the API refused it (4xx)")
+        return _verdict(False, tr("no DLT record for {id} after {s:g} s: the consumer accepted it, "
+                                  "or the API refused it (4xx)").format(id=order_id, s=timeout_s))
     env = entry.envelope
-    _verdict(True, f"{order_id} is in {settings.dlt_topic}: {env.error_type}: {env.error_message} "
-                   f"(retryCount {env.retry_count})")
+    _verdict(True, tr("{id} is in {topic}: {type}: {message} (retryCount {retries})").format(
+        id=order_id, topic=settings.dlt_topic, type=env.error_type, message=env.error_message,
+        retries=env.retry_count))
     source = record_at(settings, env.original_topic, env.original_partition, env.original_offset)
     same = source is not None and source.value == env.raw_value
-    return _verdict(same, f"its envelope points at {env.original_topic}-{env.original_partition}@"
-                          f"{env.original_offset}" + (", the same bytes" if same else ", which does not hold it"))
+    where = f"{env.original_topic}-{env.original_partition}@{env.original_offset}"
+    return _verdict(same, (tr("its envelope points at {where}, the same bytes") if same else
+                           tr("its envelope points at {where}, which does not hold it")).format(where=where))
 
 
 def check_group_shares(settings: Any, group: Any, members: int = 3, timeout_s: float = 30.0) -> bool:
@@ -190,8 +205,9 @@ def check_group_shares(settings: Any, group: Any, members: int = 3, timeout_s: f
     wanted = list(range(settings.orders_partitions))
     running = list(getattr(group, "names", []))
     if len(running) != members:  # nothing to wait for: say so at once
-        return _verdict(False, f"{len(running)} instance(s) running ({', '.join(running) or 'none'}): want {members}; "
-                               "add or stop consumers, then run this cell again")
+        return _verdict(False, tr("{n} instance(s) running ({names}): want {members}; add or stop consumers, "
+                                  "then run this cell again").format(
+            n=len(running), names=", ".join(running) or tr("none"), members=members))
 
     def shares() -> dict | None:
         state = group_state(settings)
@@ -207,14 +223,15 @@ def check_group_shares(settings: Any, group: Any, members: int = 3, timeout_s: f
         return owned if len(owned) == members and flat == wanted else None
 
     try:
-        owned = wait_until(shares, timeout_s, "the rebalance", interval_s=0.5)
+        owned = wait_until(shares, timeout_s, tr("the rebalance"), interval_s=0.5)
     except WaitTimeout:
         found = len(group_state(settings)["members"])
-        return _verdict(False, f"after {timeout_s:g} s the group has {found} member(s), or its partitions are "
-                               f"not shared yet: want {members} members owning {wanted} once each")
+        return _verdict(False, tr("after {s:g} s the group has {found} member(s), or its partitions are not shared "
+                                  "yet: want {members} members owning {wanted} once each").format(
+            s=timeout_s, found=found, members=members, wanted=wanted))
     split = " / ".join(str(len(parts)) for parts in owned.values())
-    return _verdict(True, f"{members} members share the {len(wanted)} partitions of {settings.orders_topic}, "
-                          f"each owned once: {split}")
+    return _verdict(True, tr("{members} members share the {n} partitions of {topic}, each owned once: {split}").format(
+        members=members, n=len(wanted), topic=settings.orders_topic, split=split))
 
 
 def check_dlt_reasons(settings: Any, answer: dict[str, int] | None, since: float) -> bool:
@@ -225,11 +242,13 @@ def check_dlt_reasons(settings: Any, answer: dict[str, int] | None, since: float
     from labkit.dlt import read_dlt
 
     if not answer:
-        return _verdict(False, "set my_counts to a dict {errorType: records}, then run this cell again")
+        return _verdict(False, tr("set my_counts to a dict {errorType: records}, then run this cell again"))
     truth = dict(Counter(entry.error_type for entry in read_dlt(settings, since=since)))
     if dict(answer) == truth:
-        return _verdict(True, f"right: this run's DLT records by errorType are {truth}")
+        return _verdict(True, tr("right: this run's DLT records by errorType are {truth}").format(truth=truth))
     wrong = sorted(set(answer) | set(truth))
-    detail = ", ".join(f"{k}: yours {answer.get(k, 0)}, the DLT's {truth.get(k, 0)}" for k in wrong
-                       if answer.get(k, 0) != truth.get(k, 0))
-    return _verdict(False, f"not yet: {detail} (only this run's records count: since=run_started)")
+    detail = ", ".join(tr("{type}: yours {yours}, the DLT's {dlt}").format(type=k, yours=answer.get(k, 0),
+                                                                            dlt=truth.get(k, 0))
+                       for k in wrong if answer.get(k, 0) != truth.get(k, 0))
+    return _verdict(False, tr("not yet: {detail} (only this run's records count: since=run_started)").format(
+        detail=detail))

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from labkit.lang import LABELLED
+
 __all__ = ["order_journeys", "duplicates"]
 
 
@@ -38,4 +40,5 @@ def order_journeys(events: Any, order_ids: Iterable[str]) -> Any:
                      "times": sum(e.kind == "Processed" for e in done) or int(first is not None)})
     df = pd.DataFrame(rows, columns=["order_id", "partition", "outcome", "by", "wait_s", "times"])
     df["partition"] = df["partition"].astype("Int64")
+    df.attrs[LABELLED] = True  # French column labels when shown; code indexes the English names
     return df

@@ -23,6 +23,7 @@ from labkit.kafka import topics
 from labkit.kafka.offsets import count_records
 from labkit.kafka.probe import probe
 from labkit.kafka.records import topic_records
+from labkit.lang import LABELLED
 from labkit.observe.lag import LAG_COLUMNS, LagSampler, format_lag_table, group_state, lag_table
 from labkit.settings import Settings, load
 
@@ -71,6 +72,7 @@ def dlt_frame(settings: Settings | None = None, timeout_s: float = 10.0) -> pd.D
             for r in topic_records(settings, settings.dlt_topic, timeout_s=timeout_s)]
     df = pd.DataFrame(rows, columns=DLT_COLUMNS).sort_values(["partition", "offset"], ignore_index=True)
     df["timestamp"] = pd.to_datetime(df["timestamp"], unit="ms", utc=True)
+    df.attrs[LABELLED] = True  # French column labels when shown; code indexes the English names
     return df
 
 

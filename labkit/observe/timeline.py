@@ -46,6 +46,8 @@ from typing import Any
 
 import pandas as pd
 
+from labkit.lang import LABELLED
+
 __all__ = ["Timeline", "assignment_from_events", "rebalance_figures", "explain"]
 
 _OWNERSHIP_KINDS = {"ConsumerStarted", "ConsumerStopped", "PartitionsAssigned", "PartitionsRevoked",
@@ -262,7 +264,9 @@ class Timeline:
             "rebalance": s["rebalance"], "trigger": s["trigger"], "at_s": (s["trigger_ts"] - t0).round(1),
             "moved": s["partitions_moved"], "paused": s["partitions_paused"],
             "max_gap_s": s["max_gap_s"].round(2), "settled_s": (s["settled_ts"] - s["trigger_ts"]).round(2)})
-        return out.set_index("rebalance")
+        out = out.set_index("rebalance")
+        out.attrs[LABELLED] = True  # French column labels when shown; code indexes the English names
+        return out
 
     def totals(self) -> dict[str, Any]:
         """Whole-run figures: rebalances, partitions moved, max gap (s)."""
