@@ -369,4 +369,14 @@ FR: dict[str, str] = {
     "the 4 bad records in the DLT": "les 4 mauvais messages dans le DLT",
     "the fixed orders processed": "les commandes corrigées traitées",
     "both orders accepted or in the DLQ": "les deux commandes acceptées ou dans la DLQ",
+
+    # --- the broker line of every setup cell (labkit.broker.BrokerInfo) ---------------------------
+    "; ": " ; ",
+    "pid {pid}": "pid {pid}",
+    "not started by labkit": "pas démarré par labkit",
+    "{engine} broker started at {address} ({who})": "broker {engine} démarré sur {address} ({who})",
+    "{engine} broker running at {address} ({who})": "broker {engine} en marche sur {address} ({who})",
+    "reused": "réutilisé",
+    "a Kafka broker already answers there, used as it is": "un broker Kafka répond déjà là, utilisé tel quel",
+    "labkit will not stop it": "labkit ne l'arrêtera pas",
 }

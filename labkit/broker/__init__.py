@@ -25,6 +25,7 @@ from labkit.broker.errors import BrokerError
 from labkit.broker.stuck_group import forget_group
 from labkit.broker.watch import BrokerDataLost, BrokerIdentity, identity
 from labkit.kafka.probe import probe, wait_until_ready
+from labkit.lang import tr
 from labkit.settings import Settings, load
 
 __all__ = ["BrokerError", "BrokerDataLost", "BrokerInfo", "ENGINES", "up", "down", "status", "ready", "ensure",
@@ -37,6 +38,11 @@ _restarts: dict[int, str] = {}  # port -> why its data is gone; cleared by ensur
 
 ENGINES = ("auto", "embedded", "kafka", "external")
 _STARTERS = {embedded.ENGINE: embedded, jvm.ENGINE: jvm}
+# the fixed notes of a BrokerInfo line, shown translated (BrokerInfo.__str__); the others stay English
+REUSED = "reused"
+USING_FOREIGN = "a Kafka broker already answers there, used as it is"
+NOT_STOPPED = "labkit will not stop it"
+FIXED_NOTES = (REUSED, USING_FOREIGN, NOT_STOPPED)
 DEFAULT_TIMEOUT_S = {embedded.ENGINE: 20.0, jvm.ENGINE: 120.0, "external": 10.0}
 
 
@@ -53,10 +59,14 @@ class BrokerInfo:
     restarted: bool = False  # memory-only broker replaced since this process last saw it: data lost
 
     def __str__(self) -> str:
-        who = f"pid {self.pid}" if self.pid else "not started by labkit"
-        verb = "started" if self.started else "running"
-        line = f"{self.engine} broker {verb} at {self.address} ({who})"
-        return f"{line}; {self.note}" if self.note else line
+        """The line a notebook's setup cell prints, in the student's language (its fixed notes too;
+        ``note`` itself stays English for code)."""
+        who = tr("pid {pid}").format(pid=self.pid) if self.pid else tr("not started by labkit")
+        line = tr("{engine} broker started at {address} ({who})") if self.started else \
+            tr("{engine} broker running at {address} ({who})")
+        line = line.format(engine=self.engine, address=self.address, who=who)
+        notes = [tr(note) if note in FIXED_NOTES else note for note in self.note.split("; ")] if self.note else []
+        return tr("; ").join([line, *notes])  # French puts a space before the semicolon
 
 
 def quick_session(engine: str) -> tuple[int, int]:
@@ -98,7 +108,7 @@ def up(engine: str = "auto", port: int | None = None, settings: Settings | None 
                     f"a {record.engine} broker (pid {record.pid}) already runs on port {port}; "
                     f"stop it first (labkit broker down --port {port}) or use another --port"
                 )
-            return _seen_now(port, BrokerInfo(record.engine, record.address, record.pid, record.log, note="reused"))
+            return _seen_now(port, BrokerInfo(record.engine, record.address, record.pid, record.log, note=REUSED))
     note = ""
     if record and not record.alive():
         state.forget(port)
@@ -113,7 +123,7 @@ def up(engine: str = "auto", port: int | None = None, settings: Settings | None 
         found = probe(host, port)
     if found.ok:
         if engine == "auto":
-            return BrokerInfo("external", f"{host}:{port}", note="a Kafka broker already answers there; using it")
+            return BrokerInfo("external", f"{host}:{port}", note=USING_FOREIGN)
         raise BrokerError(
             f"a Kafka broker not started by labkit already answers on {host}:{port}; use --engine auto to use it, "
             "or choose another --port"
@@ -153,7 +163,7 @@ def _external(host: str, port: int, timeout_s: float) -> BrokerInfo:
             f"no Kafka broker answers at {host}:{port} after {timeout_s:.0f} s ({found.state}: {found.detail}); "
             "check LABKIT_BOOTSTRAP_SERVERS, or start one with: labkit broker up"
         )
-    return BrokerInfo("external", f"{host}:{port}", note="labkit will not stop it")
+    return BrokerInfo("external", f"{host}:{port}", note=NOT_STOPPED)
 
 
 def _owner(port: int) -> str:

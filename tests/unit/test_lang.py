@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 import labkit
+from labkit.broker import FIXED_NOTES, BrokerInfo
 from labkit.kafka.share_groups import DLQ_REASONS
 from labkit.lang import LANGUAGES, language, tr
 from labkit.lang_fr import FR
@@ -77,6 +78,8 @@ def tr_keys() -> dict[str, list[str]]:
         _tr_calls(tree, {}, where, keys)
     for reason in DLQ_REASONS.values():  # labkit.kafka.share_groups: shown by notebooks/09 as tr(reason)
         keys.setdefault(reason, []).append("DLQ_REASONS")
+    for note in FIXED_NOTES:  # labkit.broker: BrokerInfo's line shows them as tr(note)
+        keys.setdefault(note, []).append("broker.FIXED_NOTES")
     return keys
 
 
@@ -304,3 +307,15 @@ def test_a_labelled_index_name_is_shown_in_french(monkeypatch):
     shown = labelled(report)
     assert shown.index.name == "rebalancing" and list(shown.columns) == ["déclencheur", "déplacées"]
     assert report.index.name == "rebalance" and list(report.columns) == ["trigger", "moved"]
+
+
+def test_the_broker_line_of_every_setup_cell_is_french_in_the_french_edition(monkeypatch):
+    info = BrokerInfo("kafka", "127.0.0.1:9092", pid=42, note="reused")
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    assert str(info) == "kafka broker running at 127.0.0.1:9092 (pid 42); reused"
+    monkeypatch.setenv("LABKIT_LANG", "fr")
+    assert str(info) == "broker kafka en marche sur 127.0.0.1:9092 (pid 42) ; réutilisé"
+    started = BrokerInfo("external", "h:1", note="labkit will not stop it; something else")
+    assert str(started) == ("broker external en marche sur h:1 (pas démarré par labkit) ; labkit ne l'arrêtera pas ; "
+                            "something else")
+    assert info.note == "reused"  # code reads the English note
