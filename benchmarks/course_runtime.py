@@ -1,6 +1,7 @@
 """Headless execution time of every notebook, in course order, on one broker (goal: < 5 min in total).
 
     python benchmarks/course_runtime.py [--engine kafka|embedded] [--slow] [--pause S] [--lab3-pause S]
+                                        [--edition en|fr] [--only 09,10]
 
 Like CI's nbval run: a broker on a free port, a private state dir, ``LABKIT_FAST=1`` (``--slow`` runs the
 real backoffs), each notebook in a fresh kernel, in order. Prints a Markdown table; exits non-zero if a
@@ -65,7 +66,12 @@ def main(argv=None) -> int:
     parser.add_argument("--pause", type=float, default=0.0, help="seconds to wait before every code cell")
     parser.add_argument("--lab3-pause", type=float, default=None,
                         help="seconds to wait before Lab 3's step 5.4 (05, switch the errors off) instead")
+    parser.add_argument("--edition", default="en", choices=["en", "fr"],
+                        help="fr: the French notebooks (notebooks/fr/, run in their folder, so they speak French)")
+    parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 09,10 (default: all)")
     args = parser.parse_args(argv)
+    folder = NOTEBOOKS / "fr" if args.edition == "fr" else NOTEBOOKS
+    only = {n.strip() for n in args.only.split(",") if n.strip()}
     private_state_dir("labkit-course-")
     os.environ["LABKIT_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"
     os.environ["MPLBACKEND"] = "Agg"
@@ -81,10 +87,12 @@ def main(argv=None) -> int:
     broker_s = time.perf_counter() - start
     rows, failed = [], None
     try:
-        for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+            if only and path.name[:2] not in only:
+                continue
             nb = nbformat.read(path, as_version=4)
             client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                                    resources={"metadata": {"path": str(NOTEBOOKS)}})
+                                    resources={"metadata": {"path": str(folder)}})
             t0 = time.perf_counter()
             try:
                 execute(client, nb, path.name, args.pause, args.lab3_pause)
@@ -104,7 +112,8 @@ def main(argv=None) -> int:
     if args.pause or args.lab3_pause:
         mode += f", {args.pause:g} s before every code cell" + (
             f", {args.lab3_pause:g} s before Lab 3's step 5.4" if args.lab3_pause is not None else "")
-    print(f"### Course runtime, engine {args.engine}, {mode}, {os.cpu_count()} cores\n")
+    edition = " (French edition)" if args.edition == "fr" else ""
+    print(f"### Course runtime{edition}, engine {args.engine}, {mode}, {os.cpu_count()} cores\n")
     print("| notebook | code cells | time | slowest cell |\n|---|---|---|---|")
     for name, seconds, cells, (cell_s, cell) in rows:
         print(f"| {name} | {cells} | {seconds:.1f} s | {cell_s:.1f} s, {cell.replace('|', '&#124;')} |")
