@@ -3,19 +3,24 @@
 service (ARCHITECTURE.md, "the engine"). The breaker itself, its states and counts, is
 :mod:`labkit.policy.breaker`.
 
-:class:`BreakerPause` is a mixin of :class:`~labkit.engine.processor.OrderProcessor`: the paused flag is
-the processor's, read once per record on the hot path (:meth:`RecordHandling._handle_records`).
+:class:`BreakerPause` is a collaborator of :class:`~labkit.engine.processor.OrderProcessor`
+(``processor.breaker_pause``): it owns the paused flag, which the processor's loop reads once per record
+(:meth:`~labkit.engine.records.RecordHandling._handle_records`), and reaches back for the processor's breaker,
+consumer, lock, gate and events only.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.engine.rebalance import format_partitions
 from labkit.engine.retry_topic import resume
 from labkit.events import BreakerStateChanged, ConsumptionPaused, ConsumptionResumed, partition_tuples
 from labkit.policy.breaker import BreakerState, CircuitBreaker
+
+if TYPE_CHECKING:  # the processor owns its breaker pause; the pause only calls back into it
+    from labkit.engine.processor import OrderProcessor
 
 __all__ = ["BreakerPause"]
 
@@ -23,45 +28,55 @@ log = logging.getLogger("labkit.engine.processor")
 
 
 class BreakerPause:
-    """The breaker methods of :class:`~labkit.engine.processor.OrderProcessor`."""
+    """Every assigned partition of ``processor`` paused while its circuit breaker is open."""
 
-    def _report_breaker_changes(self, breaker: CircuitBreaker) -> None:
+    def __init__(self, processor: OrderProcessor) -> None:
+        self.processor = processor
+        self.paused = False  # written under processor.lock
+
+    def report_changes(self, breaker: CircuitBreaker) -> None:
         """The main processor reports the breaker's changes (a BreakerStateChanged event, a warning),
         then calls the breaker's own ``on_state_change`` if it had one."""
         previous = breaker.on_state_change
+        emit = self.processor.emit
 
         def on_change(old: BreakerState, new: BreakerState) -> None:
-            self.emit(BreakerStateChanged(old=old.value, new=new.value))
+            emit(BreakerStateChanged(old=old.value, new=new.value))
             log.warning("circuit breaker %s -> %s", old.value, new.value)
             if previous is not None:
                 previous(old, new)
 
         breaker.on_state_change = on_change
 
-    def _check_breaker(self) -> None:
-        breaker, consumer = self.breaker, self.consumer
+    def check(self) -> None:
+        """Once per step: resume if the breaker is no longer open; while it is, pause the fresh
+        partitions a rebalance gave."""
+        p = self.processor
+        breaker, consumer = p.breaker, p.consumer
         if breaker is None:
             return
         state = breaker.state
-        if self._breaker_paused and state is not BreakerState.OPEN:
-            with self.lock:
-                self._breaker_paused = False
-                resumable = [tp for tp in consumer.assignment() if tp not in self.gate]
+        if self.paused and state is not BreakerState.OPEN:
+            with p.lock:
+                self.paused = False
+                resumable = [tp for tp in consumer.assignment() if tp not in p.gate]
             if resumable:
                 resume(consumer, resumable)
-            self.emit(ConsumptionResumed(partitions=partition_tuples(resumable), reason=f"breaker {state.value}"))
+            p.emit(ConsumptionResumed(partitions=partition_tuples(resumable), reason=f"breaker {state.value}"))
             log.info("circuit breaker %s: consumption resumed on %s", state.value, format_partitions(resumable))
-        elif self._breaker_paused:
+        elif self.paused:
             assigned = consumer.assignment()
             if assigned - consumer.paused():  # a rebalance gave us fresh, unpaused partitions
                 consumer.pause(*assigned)
 
-    def _pause_all(self, tp: Any, offset: int, reason: str) -> None:
-        consumer = self.consumer
+    def pause_all(self, tp: Any, offset: int, reason: str) -> None:
+        """Put ``tp`` back on ``offset`` (the record not handled) and pause every assigned partition."""
+        p = self.processor
+        consumer = p.consumer
         consumer.seek(tp, offset)
         assigned = consumer.assignment()
         consumer.pause(*assigned)
-        with self.lock:
-            self._breaker_paused = True
-        self.emit(ConsumptionPaused(partitions=partition_tuples(assigned), reason=reason))
+        with p.lock:
+            self.paused = True
+        p.emit(ConsumptionPaused(partitions=partition_tuples(assigned), reason=reason))
         log.warning("%s: consumption paused on %s", reason, format_partitions(assigned))

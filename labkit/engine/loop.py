@@ -33,17 +33,17 @@ class PollLoop:
                 from reader.error
         if self._watch is not None:
             self._watch.check(getattr(consumer, "_cluster", None))  # cached metadata: no network call
-        if not self._breaker_paused:  # an open breaker keeps held partitions held
+        if not self.breaker_pause.paused:  # an open breaker keeps held partitions held
             with self.lock:
                 due = self.gate.take_due(self.clock())
             for tp, kept in due.items():
                 self._handle_records(tp, kept)
                 self.outbox.flush()  # before resume() and poll(): no rebalance while writes are unacked
                 with self.lock:
-                    resumable = tp not in self.gate and not self._breaker_paused and tp in consumer.assignment()
+                    resumable = tp not in self.gate and not self.breaker_pause.paused and tp in consumer.assignment()
                 if resumable:
                     resume(consumer, [tp])
-        self._check_breaker()
+        self.breaker_pause.check()
         timeout_ms = self.poll_timeout_ms
         next_due = self.gate.next_due()
         if next_due is not None:

@@ -116,7 +116,7 @@ class GroupMembership:
         with self.lock:
             self._assignment = set(consumer.assignment()) if consumer is not None else set()
             self._assignment |= set(tps)
-            if consumer is None or self._breaker_paused:
+            if consumer is None or self.breaker_pause.paused:
                 return
             stale = [tp for tp in tps if tp in consumer.paused() and tp not in self.gate]
         if stale:

@@ -4,12 +4,12 @@ done watermark, the three retry modes, the breaker, idempotence) is ARCHITECTURE
 engine.
 
 This module holds the processor's state and lifecycle (init, start / stop / run, open / close); the rest
-of its methods live with the idea they serve, as mixins (each module says why not a collaborator):
+of its methods live with the idea they serve, as mixins (each module says why not a collaborator),
+and its breaker pause is a collaborator (:mod:`labkit.engine.breaker_pause`, ``breaker_pause``):
 
 * :mod:`labkit.engine.records`: one record handled, retried, succeeded (and :class:`HandleResult`);
 * :mod:`labkit.engine.dead_letter`: the DLT write, records the client cannot decode;
 * :mod:`labkit.engine.loop`: one poll step and the commit of the done watermark;
-* :mod:`labkit.engine.breaker_pause`: every partition paused while the breaker is open;
 * :mod:`labkit.engine.membership`: the group, the rebalance hooks, the retry reader, a stuck group.
 """
 
@@ -50,7 +50,7 @@ log = logging.getLogger("labkit.engine.processor")
 FAST_FACTOR = 0.05
 
 
-class OrderProcessor(RecordHandling, DeadLetters, PollLoop, BreakerPause, GroupMembership):
+class OrderProcessor(RecordHandling, DeadLetters, PollLoop, GroupMembership):
     """The course's order consumer. ARCHITECTURE.md (the engine) says how it behaves.
 
     Parameters: ``settings``; ``policy`` (default: the module's ``RetryConfig``, ×0.05 when
@@ -129,13 +129,13 @@ class OrderProcessor(RecordHandling, DeadLetters, PollLoop, BreakerPause, GroupM
         # they were flushed there (it settles them first: the events stay in the order things happened)
         self.main_outbox = main_outbox
         self._assignment: set[Any] = set()
-        self._breaker_paused = False
+        self.breaker_pause = BreakerPause(self)  # owns the paused flag
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._running = threading.Event()
         self.retry_reader: OrderProcessor | None = None  # topic mode: the retry topic's own consumer
         if breaker is not None and not reads_retry_topic:  # the main processor reports the breaker's changes
-            self._report_breaker_changes(breaker)
+            self.breaker_pause.report_changes(breaker)
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -159,7 +159,7 @@ class OrderProcessor(RecordHandling, DeadLetters, PollLoop, BreakerPause, GroupM
             stats.update(
                 store=len(self.store),
                 waiting_retry=len(self.gate) + (len(self.retry_reader.gate) if self.retry_reader else 0),
-                breaker_paused=self._breaker_paused,
+                breaker_paused=self.breaker_pause.paused,
                 breaker=None if self.breaker is None else self.breaker.state.value,
                 mode=self.mode,
             )

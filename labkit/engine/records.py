@@ -2,8 +2,8 @@
 a success recorded and the record done (ARCHITECTURE.md, "the engine": the three ways a record ends).
 
 :class:`RecordHandling` is a mixin of :class:`~labkit.engine.processor.OrderProcessor`, not a collaborator:
-handling a record reads and writes some twenty of the processor's attributes (its consumer, lock, done
-tracker, gate, retry states, breaker, policy, mode, outbox, events, clocks...), and the success path of
+handling a record reads and writes some thirty of the processor's attributes and methods (its consumer, lock,
+done tracker, gate, retry states, breaker, policy, mode, outbox, events, clocks...), and the success path of
 :meth:`~RecordHandling._handle_records` runs once per record, where a collaborator would add an attribute
 hop per access. The state stays on the processor (:meth:`OrderProcessor.__init__`); this module holds
 only the methods that use it.
@@ -60,6 +60,7 @@ class RecordHandling:
         if tp not in consumer.assignment():
             return
         retrying, breaker, call_handler = self.retry_states, self.breaker, self._call_handler
+        pause = self.breaker_pause  # its flag read once per record: one attribute, as on the processor
         from_retry_topic = tp.topic == self.settings.retry_topic  # one partition's records: one topic
         processed: list[ProcessedRow] = []
         # when the record in hand was taken up: the batch's start, then the end of the one before
@@ -67,7 +68,7 @@ class RecordHandling:
         received_at = self.wall()
         try:
             for i, record in enumerate(records):
-                if self._breaker_paused:
+                if pause.paused:
                     consumer.seek(tp, record.offset)  # put the unhandled rest back
                     return
                 if record.headers and (corrupt := corruption(record)) is not None:  # never handled
@@ -80,7 +81,7 @@ class RecordHandling:
                     ok = self._handle(tp, record)
                 elif breaker is not None and not breaker.allow():
                     self._record_processed(tp, processed)
-                    self._pause_all(tp, record.offset, f"circuit breaker {breaker.state.value}")
+                    self.breaker_pause.pause_all(tp, record.offset, f"circuit breaker {breaker.state.value}")
                     return
                 else:
                     try:
@@ -166,7 +167,7 @@ class RecordHandling:
 
         breaker = self.breaker
         if breaker is not None and not breaker.allow():
-            self._pause_all(tp, record.offset, f"circuit breaker {breaker.state.value}")
+            self.breaker_pause.pause_all(tp, record.offset, f"circuit breaker {breaker.state.value}")
             return False
         return self._attempt(tp, record, attempt, headers, original)
 
@@ -220,7 +221,7 @@ class RecordHandling:
                 if breaker.state is BreakerState.OPEN:
                     # the service is down: put the record back (it stays outstanding, so
                     # the watermark stops before it), spend no retry, stop consuming
-                    self._pause_all(tp, record.offset, "circuit breaker OPEN")
+                    self.breaker_pause.pause_all(tp, record.offset, "circuit breaker OPEN")
                     return False
             if first_failure is None:
                 first_failure = self.wall()
