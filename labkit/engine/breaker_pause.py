@@ -5,7 +5,7 @@ service (ARCHITECTURE.md, "the engine"). The breaker itself, its states and coun
 
 :class:`BreakerPause` is a collaborator of :class:`~labkit.engine.processor.OrderProcessor`
 (``processor.breaker_pause``): it owns the paused flag, which the processor's loop reads once per record
-(:meth:`~labkit.engine.records.RecordHandling._handle_records`), and reaches back for the processor's breaker,
+(:meth:`~labkit.engine.handling.RecordHandling._handle_records`), and reaches back for the processor's breaker,
 consumer, lock, gate and events only.
 """
 

@@ -2,7 +2,7 @@
 library cannot decode, dead-lettered by their coordinates (ARCHITECTURE.md, "the DLT before the commit").
 
 :class:`DeadLetters` is a mixin of :class:`~labkit.engine.processor.OrderProcessor`, for the reason
-:mod:`labkit.engine.records` gives: these methods work on the processor's own state (producer, outbox,
+:mod:`labkit.engine.handling` gives: these methods work on the processor's own state (producer, outbox,
 done tracker, consumer, events).
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from labkit.dlt.envelope import SourceCoords
 from labkit.dlt.publish import send_to_dlt
-from labkit.engine.records import key_text
+from labkit.engine.handling import key_text
 from labkit.errors import error_label
 from labkit.events import Received, SentToDLT
 from labkit.kafka.corrupt import CorruptRecord, failed_partition

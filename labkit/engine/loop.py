@@ -3,7 +3,7 @@ records, await the step's DLT / retry-topic writes, commit the done watermark (A
 before the commit", "commit a done watermark, not the position").
 
 :class:`PollLoop` is a mixin of :class:`~labkit.engine.processor.OrderProcessor`, for the reason
-:mod:`labkit.engine.records` gives: the step drives the processor's consumer, gate, outbox and tracker.
+:mod:`labkit.engine.handling` gives: the step drives the processor's consumer, gate, outbox and tracker.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ This module holds the processor's state and lifecycle (init, start / stop / run,
 of its methods live with the idea they serve, as mixins (each module says why not a collaborator),
 and its breaker pause is a collaborator (:mod:`labkit.engine.breaker_pause`, ``breaker_pause``):
 
-* :mod:`labkit.engine.records`: one record handled, retried, succeeded (and :class:`HandleResult`);
+* :mod:`labkit.engine.handling`: one record handled, retried, succeeded (and :class:`HandleResult`);
 * :mod:`labkit.engine.dead_letter`: the DLT write, records the client cannot decode;
 * :mod:`labkit.engine.loop`: one poll step and the commit of the done watermark;
 * :mod:`labkit.engine.membership`: the group, the rebalance hooks, the retry reader, a stuck group.
@@ -27,13 +27,13 @@ from labkit.broker.watch import BrokerDataLost, BrokerWatch
 from labkit.engine.breaker_pause import BreakerPause
 from labkit.engine.dead_letter import DeadLetters
 from labkit.engine.done import DoneTracker
+from labkit.engine.handling import HandleResult, RecordHandling
 from labkit.engine.injection import FailureInjector
 from labkit.engine.loop import PollLoop
 from labkit.engine.membership import GroupMembership
 from labkit.engine.modes import MODES, RetryState, mode_for
 from labkit.engine.outbox import Outbox
 from labkit.engine.rebalance import RebalanceListener
-from labkit.engine.records import HandleResult, RecordHandling
 from labkit.engine.retry_topic import DueGate
 from labkit.engine.store import OrderStore
 from labkit.events import ConsumerStarted, ConsumerStopped, Event, EventLog, partition_tuples
