@@ -120,6 +120,18 @@ def processor_run(settings, n: int, mode: str, injector=None, group_suffix="", t
     return took, proc.events
 
 
+def main_topic_done_s(events, topic: str) -> float:
+    """Seconds from the first record received to the moment every record of ``topic`` (the main topic)
+    was processed, dead-lettered or handed to the retry topic: how long the main flow took. In topic
+    mode a failed record leaves it when handed over; in pause mode only once its retry succeeded."""
+    first = events.of("Received")[0].ts
+    left: dict[tuple[int, int], float] = {}
+    for e in events.of("Processed", "SentToDLT", "SentToRetryTopic"):
+        if e.topic == topic:
+            left.setdefault((e.partition, e.offset), e.ts)
+    return max(left.values()) - first
+
+
 def kept_bytes_per_order(settings, n: int) -> float:
     """Bytes a processor still holds per processed order once done (its store entry, the row of the
     order's two events, its ledger state): tracemalloc, in a separate untimed run (tracing is slow)."""
@@ -245,8 +257,9 @@ def main(argv=None) -> int:
               f"state; tracemalloc, a separate untimed run): {kept_bytes_per_order(clean, m):.0f} bytes.")
 
         print(f"\n### 1 % poison, 5 % transient (first call fails), {n} orders\n")
-        print("| mode | time | orders/s | ratio to clean | retries | DLT | retry delay error p50 | p99 |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| mode | time | orders/s | ratio to clean | main topic done | its ratio to clean | retries | DLT "
+              "| retry delay error p50 | p99 |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for mode in ("sleep", "pause", "topic"):
             dirty = base.with_prefix(f"dirty-{mode}-")
             topics.create(dirty)
@@ -258,8 +271,11 @@ def main(argv=None) -> int:
             stats = events.stats()
             errors = [e.actual_delay_s - e.planned_delay_s for e in events.of("Retried")]
             p50, p99 = percentile(errors, 50), percentile(errors, 99)
-            print(f"| {mode} | {took:.2f} s | {n / took:,.0f} | {(n / took) / (m / proc_s):.2f} | {stats['retries']} "
-                  f"| {stats['dlt']} | {p50 * 1000:.0f} ms | {p99 * 1000:.0f} ms |")
+            main_s = main_topic_done_s(events, dirty.orders_topic)
+            clean_rate = m / proc_s
+            print(f"| {mode} | {took:.2f} s | {n / took:,.0f} | {(n / took) / clean_rate:.2f} | {main_s:.2f} s "
+                  f"| {(n / main_s) / clean_rate:.2f} | {stats['retries']} | {stats['dlt']} | {p50 * 1000:.0f} ms "
+                  f"| {p99 * 1000:.0f} ms |")
 
         steady_n, rate = min(n, 3000), 1000
         print(f"\n### Retry timing with a steady flow: {steady_n} orders at {rate}/s while consuming, 5 % fail once\n")
@@ -270,9 +286,12 @@ def main(argv=None) -> int:
             errors = steady_run(steady, steady_n, rate, mode)
             print(f"| {mode} | {len(errors)} | {percentile(errors, 50) * 1000:.0f} ms "
                   f"| {percentile(errors, 99) * 1000:.0f} ms | {max(errors, default=0) * 1000:.0f} ms |")
-        print("\nIn the dirty runs the 10 000 orders are already waiting. The retry topic has a consumer of its "
+        print(f"\nIn the dirty runs the {n} orders are already waiting. The retry topic has a consumer of its "
               "own, so a retry is not fetched behind that backlog; the topic run's time still ends with the last "
-              "retries' own backoff. A steady flow shows the gate itself.")
+              "retries' own backoff (50 ms, then 100 ms), a fixed cost against a clean run of a tenth of a second "
+              "for 10 000 orders: 'main topic done' is when every record of the main topic was processed, "
+              "dead-lettered or handed to the retry topic, the throughput of the flow a non-blocking retry "
+              "protects. A steady flow shows the gate itself.")
     finally:
         broker.down(settings=base)
         broker.reset(settings=base)
