@@ -8,15 +8,20 @@ Measured on the embedded broker (Tansu, ``docs/tansu-compat.md``):
   meets it by stopping a terminal ``labkit consumer`` and starting the notebook's API again;
 * **after a restart**: a consumer still running across a restart of the (memory-only) broker
   rejoins with its old member id and leaves the group stuck the same way;
+* **after a topic grows** (``labkit topics create --recreate`` puts ``orders`` back to 6 partitions): the
+  lone member sees the new partitions and rejoins; as leader it assigns all 6, and the broker's
+  SyncGroup answers the previous generation's assignment (4 partitions, generation 0 again), for good.
+  Apache Kafka gives the member the 6 it assigned;
 * **members reading different topics**: a group whose members subscribe to different topics (the
   topic mode's main consumer reads ``orders``, its retry reader ``orders.retry``) gives one of them
   no partition at all, rebalance after rebalance (Apache Kafka assigns each its topic's partitions).
   :func:`retry_group_id` gives the retry reader a group of its own there.
 
-Deleting the group clears the first two. Its committed offsets are read first and written back
+Deleting the group clears the first three. Its committed offsets are read first and written back
 (:func:`reset_stuck_group`), so nothing is consumed twice or skipped. :class:`StuckGroupCheck`
-lets a consumer notice that it has had no partition for far longer than the embedded broker's
-slowest honest rebalance (about half a session timeout) while alone in its group, and only then.
+lets a consumer notice that it has had no partition, or fewer than its topics have, for far longer
+than the embedded broker's slowest honest rebalance (about half a session timeout) while alone in
+its group, and only then.
 """
 
 from __future__ import annotations
@@ -96,8 +101,9 @@ def group_members(settings: Any, group_id: str, timeout_s: float = 5.0) -> list[
 class StuckGroupCheck:
     """Says when a consumer with no partitions should leave its group, have it reset and join again.
 
-    ``stuck(has_partitions, members)`` is called from the consumer's loop; it is true once the
-    consumer has had no partition for ``after_s`` (default: a session timeout plus 3 s; an honest
+    ``stuck(has_partitions, members)`` is called from the consumer's loop (``has_partitions``: it owns
+    its share, every partition of its topics if it is alone); it is true once the consumer has lacked
+    them for ``after_s`` (default: a session timeout plus 3 s; an honest
     join there takes about half a session, and a notebook's API waits 20 s for its consumer)
     on a broker labkit started with the embedded engine, and ``members()`` (called then only)
     shows no member but ours (``own`` of them). Only once per ``after_s``: a reset that did not

@@ -44,13 +44,29 @@ class GroupMembership:
     def _members(self) -> list[Any]:
         return group_members(self.settings, self.group_id)
 
+    def _owns_its_share(self) -> bool:
+        """False while this consumer owns no partition, or fewer than its topics have: what a member
+        alone in its group must not see for long (:class:`~labkit.broker.stuck_group.StuckGroupCheck`
+        then asks who else is in the group). Read from the client's cached metadata, as the broker
+        watch does (``partitions_for_topic`` would fetch it, blocking, for a topic it does not know)."""
+        owned = self._assignment
+        if not owned:
+            return False
+        consumer = self.consumer
+        cluster = getattr(consumer, "_cluster", None)
+        for topic in (consumer.subscription() or ()) if cluster is not None else ():
+            partitions = cluster.partitions_for_topic(topic)
+            if partitions and sum(tp.topic == topic for tp in owned) < len(partitions):
+                return False
+        return True
+
     def _rejoin_stuck_group(self) -> None:
-        """No partition for far longer than a rebalance, alone in the group, on the embedded
-        broker: it left the group stuck (:mod:`labkit.broker.stuck_group`). Leave, have the group
-        reset with its committed offsets kept, join again."""
-        log.warning("processor %s: no partition after %.0f s alone in group %s: the embedded broker left the "
+        """No partition (or only some) for far longer than a rebalance, alone in the group, on the
+        embedded broker: it left the group stuck (:mod:`labkit.broker.stuck_group`). Leave, have the
+        group reset with its committed offsets kept, join again."""
+        log.warning("processor %s: %d partition(s) after %.0f s alone in group %s: the embedded broker left the "
                     "group stuck; leaving it, resetting it (committed offsets kept) and joining again",
-                    self.consumer_id, self._stuck.after_s, self.group_id)
+                    self.consumer_id, len(self._assignment), self._stuck.after_s, self.group_id)
         self._close("rejoining: the embedded broker left the group stuck")
         try:
             kept = reset_stuck_group(self.settings, self.group_id)

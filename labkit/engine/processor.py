@@ -229,7 +229,8 @@ class OrderProcessor(RecordHandling, DeadLetters, PollLoop, GroupMembership):
                 if deadline is not None and self.clock() >= deadline:
                     reason = "timeout"
                     break
-                if self._stuck is not None and self._stuck.stuck(bool(self._assignment), self._members):
+                if self._stuck is not None and self._stuck.enabled and \
+                        self._stuck.stuck(self._owns_its_share(), self._members):
                     self._rejoin_stuck_group()
                     continue
                 self._step()
