@@ -96,7 +96,7 @@ def uncommitted(settings: Settings, topics: list[str]) -> dict[str, int]:
 
 
 def fill_verdict(report: ChaosReport, settings: Settings, events: EventLog, feeder: Feeder, read_dlt: Any,
-           duplicates: Any) -> None:
+                 duplicates: Any) -> None:
     """Fill the verdict from the broker (DLT topic) and the events (Processed)."""
     try:
         entries = read_dlt(settings, timeout_s=30)
