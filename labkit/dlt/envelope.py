@@ -10,12 +10,9 @@ A DLT record keeps everything needed to understand and replay the failure:
   (poison bytes are kept exactly, :attr:`DltEnvelope.raw_value` gives them back);
   ``originalRecordUnreadable: true`` only for a record the client could not decode at all (reason
   ``CorruptRecord``, :mod:`labkit.kafka.corrupt`): no original key or value, its coordinates only;
-* **headers**, Spring Kafka compatible (``DeadLetterPublishingRecoverer``), so Spring tools and Kafka
-  UIs understand them: ``kafka_dlt-original-topic`` (UTF-8), ``-original-partition`` (int32 BE),
-  ``-original-offset`` (int64 BE), ``-original-timestamp`` (int64 BE), ``-original-timestamp-type``
-  (UTF-8, ``CreateTime``), ``-original-consumer-group``, ``-exception-fqcn``,
-  ``-exception-cause-fqcn`` (when there is a cause), ``-exception-message`` and
-  ``-exception-stacktrace`` (UTF-8, truncated to a byte budget on a character boundary).
+* **headers**, Spring Kafka compatible (``kafka_dlt-*``, :mod:`labkit.dlt.headers`: their names, encoding
+  and decoding, re-exported here); the stack trace, in the header and the envelope, truncated to a byte
+  budget on a character boundary.
 
 Publishing: :mod:`labkit.dlt.publish`; reading a whole DLT: :mod:`labkit.dlt.read`; replaying:
 :mod:`labkit.dlt.replay`.
@@ -27,7 +24,6 @@ import base64
 import binascii
 import dataclasses
 import json
-import struct
 import time
 import traceback
 from collections.abc import Iterable, Mapping
@@ -35,7 +31,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from labkit.errors import describe, error_label, fqcn
+from labkit.dlt.headers import (
+    H_CAUSE_FQCN,
+    H_FQCN,
+    H_GROUP,
+    H_MESSAGE,
+    H_OFFSET,
+    H_PARTITION,
+    H_STACKTRACE,
+    H_TIMESTAMP,
+    H_TIMESTAMP_TYPE,
+    H_TOPIC,
+    H_VALUE_TRUNCATED,
+    decode_dlt_headers,
+    encode_dlt_headers,
+)
+from labkit.errors import describe, error_label
 
 __all__ = [
     "H_TOPIC", "H_PARTITION", "H_OFFSET", "H_TIMESTAMP", "H_TIMESTAMP_TYPE", "H_GROUP", "H_FQCN",
@@ -46,28 +57,10 @@ __all__ = [
 ]  # fmt: skip
 
 
-H_TOPIC = "kafka_dlt-original-topic"
-H_PARTITION = "kafka_dlt-original-partition"
-H_OFFSET = "kafka_dlt-original-offset"
-H_TIMESTAMP = "kafka_dlt-original-timestamp"
-H_TIMESTAMP_TYPE = "kafka_dlt-original-timestamp-type"
-H_GROUP = "kafka_dlt-original-consumer-group"
-H_FQCN = "kafka_dlt-exception-fqcn"
-H_CAUSE_FQCN = "kafka_dlt-exception-cause-fqcn"
-H_MESSAGE = "kafka_dlt-exception-message"
-H_STACKTRACE = "kafka_dlt-exception-stacktrace"
-
 STACKTRACE_BUDGET = 4096
 """Bytes of stack trace kept, in the header and in the envelope (Kafka records stay small)."""
 
 TRUNCATION_MARK = "\n... [truncated]"
-
-H_VALUE_TRUNCATED = "labkit_dlt-original-value-truncated"  # original value size in bytes (UTF-8 digits)
-
-_INT32 = {H_PARTITION}
-_INT64 = {H_OFFSET, H_TIMESTAMP}
-
-
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -297,48 +290,11 @@ def build_dlt_record(
         original_key_encoding=key_enc,
         original_record_unreadable=src.unreadable,
     )
-    headers = [
-        (H_TOPIC, src.topic.encode("utf-8")),
-        (H_PARTITION, struct.pack(">i", src.partition)),
-        (H_OFFSET, struct.pack(">q", src.offset)),
-        (H_TIMESTAMP, struct.pack(">q", src.timestamp_ms)),
-        (H_TIMESTAMP_TYPE, b"LogAppendTime" if src.timestamp_type == 1 else b"CreateTime"),
-    ]
-    if group_id:
-        headers.append((H_GROUP, group_id.encode("utf-8")))
-    headers.append((H_FQCN, fqcn(error).encode("utf-8")))
-    cause = error.__cause__
-    if cause is not None:
-        headers.append((H_CAUSE_FQCN, fqcn(cause).encode("utf-8")))
-    headers.append((H_MESSAGE, message.encode("utf-8")))
-    headers.append((H_STACKTRACE, stack.encode("utf-8")))
+    headers = encode_dlt_headers(src, error, group_id=group_id, message=message, stack=stack)
     return DltRecord(key=src.key, value=envelope.to_json(), headers=headers, envelope=envelope)
 
 
-
-
-
-
-
-
-
-
 # --- reading back ------------------------------------------------------------------------------
-
-
-def decode_dlt_headers(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, Any]:
-    """``kafka_dlt-*`` headers -> a dict of decoded values (ints for partition/offset/timestamp)."""
-    out: dict[str, Any] = {}
-    for name, raw in headers or ():
-        if not name.startswith("kafka_dlt-") or raw is None:
-            continue
-        if name in _INT32 and len(raw) == 4:
-            out[name] = struct.unpack(">i", raw)[0]
-        elif name in _INT64 and len(raw) == 8:
-            out[name] = struct.unpack(">q", raw)[0]
-        else:
-            out[name] = raw.decode("utf-8", errors="replace")
-    return out
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from labkit.broker.stuck_group import on_embedded_broker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.kip848 import Kip848Worker
 from labkit.events import EventLog
+from labkit.group.assignment import assignment_matches, shares_text
 from labkit.group.members import Members, run_member_process
 from labkit.group.share import NotOnThisBroker
-from labkit.group.supervisor import assignment_matches, shares_text
 from labkit.observe.timeline import Timeline, assignment_from_events
 from labkit.settings import Settings
 from labkit.wait import wait_until

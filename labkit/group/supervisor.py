@@ -13,7 +13,8 @@ cleanly, kill one with SIGKILL, and watch every instance's events in one :class:
         group.wait_for_assignment([3, 3])
 
 Each instance is ``python -m labkit.group.worker`` (one :class:`~labkit.engine.processor.OrderProcessor`
-in its own OS process, see :mod:`labkit.group.worker`). The instances publish their events to
+in its own OS process, see :mod:`labkit.group.worker`; started by :mod:`labkit.group.instance`). The
+instances publish their events to
 ``settings.events_topic``; a background reader here feeds them into ``events`` (only this run's:
 each published record carries this group's run id). The assignment map is derived from those
 events (:func:`labkit.observe.timeline.assignment_from_events`), never from ``describe_groups``, which
@@ -31,56 +32,28 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from labkit.events import ConsumerStopped, EventLog
+from labkit.group.assignment import Assignment, assignment_matches, shares_text
+from labkit.group.instance import Instance, in_thread, spawn
 from labkit.group.members import Reruns
 from labkit.group.wire import EventReader
 from labkit.lang import LABELLED
 from labkit.observe.timeline import Timeline, assignment_from_events
-from labkit.paths import check_name, open_private, private_dir, read_private
+from labkit.paths import check_name, private_dir
 from labkit.settings import Settings
 from labkit.wait import WaitTimeout, wait_until
 
 log = logging.getLogger("labkit.group")
 
 __all__ = ["ConsumerGroup"]
-
-Assignment = dict[str, tuple[tuple[str, int], ...]]
-
-
-class _Instance:
-    def __init__(self, name: str, proc: subprocess.Popen | None = None, processor: Any = None,
-                 ready_file: Path | None = None, log_file: Path | None = None) -> None:
-        self.name, self.proc, self.processor = name, proc, processor
-        self.ready_file, self.log_file = ready_file, log_file
-        self.started = time.time()
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def alive(self) -> bool:
-        if self.proc is not None:
-            return self.proc.poll() is None
-        return self.processor is not None and self.processor.running
-
-    def ready(self) -> dict | None:
-        if self.ready_file is None:
-            return None
-        try:
-            return json.loads(read_private(self.ready_file))
-        except (OSError, ValueError):  # not written yet (or not a file labkit wrote)
-            return None
-
 
 # the last group started per (broker, group id, instance names): a notebook cell run again replaces
 # its group instead of adding processes to the same Kafka group
@@ -123,7 +96,7 @@ class ConsumerGroup:
         self._own_log_dir = not log_dir
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="labkit-group-"))
         private_dir(self.log_dir)  # what it creates is 0700; the logs in it 0600
-        self._instances: dict[str, _Instance] = {}
+        self._instances: dict[str, Instance] = {}
         self._counter = 0
         self._lock = threading.Lock()
         self._wire: EventReader | None = None  # this run's events, from the events topic
@@ -176,55 +149,11 @@ class ConsumerGroup:
         if self.processes:
             if self._wire is None:
                 self._wire = EventReader(self.settings, self.run_id, self.events).start()
-            inst = self._spawn(name, group_instance_id)
+            inst = spawn(self, name, group_instance_id)
         else:
-            inst = self._thread(name, group_instance_id)
+            inst = in_thread(self, name, group_instance_id)
         self._instances[name] = inst
         return name
-
-    def _spawn(self, name: str, group_instance_id: str | None) -> _Instance:
-        ready = self.log_dir / f"{name}.ready.json"
-        ready.unlink(missing_ok=True)
-        log_file = self.log_dir / f"{name}.log"
-        cmd = [sys.executable, "-m", "labkit.group.worker", "--name", name, "--mode", self.mode,
-               "--settings-json", json.dumps(asdict(self.settings)), "--run-id", self.run_id,
-               "--ready-file", str(ready), "--parent-pid", str(os.getpid()), "--log-file", str(log_file),
-               "--transient-rate", str(self.injector_args["transient_rate"]),
-               "--fail-first", str(self.injector_args["fail_first"]),
-               "--latency-s", str(self.injector_args["latency_s"])]
-        if self.assignor:
-            cmd += ["--assignor", self.assignor]
-        if self.max_poll_records:
-            cmd += ["--max-poll-records", str(self.max_poll_records)]
-        if group_instance_id:
-            cmd += ["--group-instance-id", group_instance_id]
-        cmd += ["--http-port", "18083"] if self.http else ["--no-http"]
-        cmd += self.extra_args
-        out = os.fdopen(open_private(self.log_dir / f"{name}.out"), "ab")
-        try:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        finally:
-            out.close()
-        return _Instance(name, proc=proc, ready_file=ready, log_file=log_file)
-
-    def _thread(self, name: str, group_instance_id: str | None) -> _Instance:
-        from labkit.engine.injection import FailureInjector
-        from labkit.engine.processor import OrderProcessor
-        from labkit.kafka.clients import assignors
-
-        overrides: dict[str, Any] = {}
-        if assignors(self.assignor) is not None:
-            overrides["partition_assignment_strategy"] = assignors(self.assignor)
-        if group_instance_id:
-            overrides["group_instance_id"] = group_instance_id
-        rate = self.injector_args["transient_rate"]
-        injector = FailureInjector(transient=rate > 0, rate=rate or 1.0, fail_first=self.injector_args["fail_first"],
-                                   latency_s=self.injector_args["latency_s"])
-        extra = {"max_poll_records": self.max_poll_records} if self.max_poll_records else {}
-        processor = OrderProcessor(self.settings, mode=self.mode, injector=injector, events=self.events,
-                                   consumer_id=name, consumer_overrides=overrides, **extra)
-        processor.start()
-        return _Instance(name, processor=processor)
 
     def stop(self, name: str, timeout_s: float = 30.0) -> float:
         """Stop ``name`` cleanly (SIGTERM: it commits and leaves the group). Returns the seconds it
@@ -433,26 +362,3 @@ class ConsumerGroup:
                     inst.proc.kill()
         except Exception:
             pass
-
-
-def shares_text(expected: Any) -> str:
-    """``[3, 3]`` -> ``"3 / 3"``; ``{"consumer-1": 6}`` -> ``"consumer-1: 6"``; a predicate -> its meaning unknown."""
-    if callable(expected):
-        return "expected"
-    if isinstance(expected, dict):
-        return ", ".join(f"{name}: {n}" for name, n in expected.items())
-    return " / ".join(str(n) for n in expected)
-
-
-def assignment_matches(live: Assignment, expected: Any, total: int) -> bool:
-    """Do the live members' partitions of one topic (``live``) look like ``expected``, with every one of
-    its ``total`` partitions owned exactly once? ``expected``: sizes in any order (``[2, 2, 2]``),
-    ``{name: size}``, or a predicate over ``live``."""
-    if callable(expected):
-        return bool(expected(live))
-    owned = [tp for p in live.values() for tp in p]
-    if not len(owned) == total == len(set(owned)):
-        return False
-    if isinstance(expected, dict):
-        return {c: len(p) for c, p in live.items() if p or c in expected} == dict(expected)
-    return sorted(len(p) for p in live.values()) == sorted(expected)
