@@ -11,6 +11,7 @@ each keeps its English key's ``{placeholders}`` (tests/unit/test_lang.py).
 FR: dict[str, str] = {
     # lang.py's doctest
     "processed": "traité",
+    "waiting": "en attente",  # an order's outcome (order_journeys, shown by labkit.notebook.display)
 
     # --- table column labels (labkit.notebook.display) --------------------------------------------
     "checkpoint": "checkpoint",

@@ -114,6 +114,11 @@ def column_labels() -> dict[str, str]:
             "settled_s": tr("settled after (s)"), "count": tr("count")}
 
 
+def outcome_labels() -> dict[str, str]:
+    """The outcomes of :func:`labkit.observe.journeys.order_journeys` as the student reads them (DLT stays DLT)."""
+    return {"processed": tr("processed"), "waiting": tr("waiting"), "dlt": "DLT"}
+
+
 def labelled(df: Any) -> Any:
     """``df`` as shown: a frame labkit marked :data:`~labkit.lang.LABELLED` gets its column labels (and
     its index's name) in the student's language (a renamed copy; ``df`` keeps its names). Others are
@@ -122,6 +127,9 @@ def labelled(df: Any) -> Any:
         return df
     labels = column_labels()
     shown = df.rename(columns=labels)
+    if "outcome" in df.columns:  # order_journeys' values are words a student reads, not names code uses
+        outcomes = outcome_labels()
+        shown[labels["outcome"]] = df["outcome"].map(lambda v: outcomes.get(v, v))
     if df.index.name in labels:  # Timeline.report is indexed by its rebalance number
         shown = shown.rename_axis(index=labels[df.index.name])
     return shown

@@ -292,7 +292,10 @@ def test_a_journey_table_shows_french_labels(monkeypatch):
     table = order_journeys(log, ["ORD-1"])
     monkeypatch.setenv("LABKIT_LANG", "fr")
     assert list(labelled(table).columns) == ["commande", "partition", "issue", "par", "attente (s)", "traitements"]
-    assert table["outcome"].tolist() == ["processed"]  # code keeps the English names
+    assert labelled(table)["issue"].tolist() == ["traité"]  # the outcome a student reads, in French
+    assert table["outcome"].tolist() == ["processed"]  # code keeps the English names and values
+    waiting = order_journeys(log, ["ORD-2"])
+    assert labelled(waiting)["issue"].tolist() == ["en attente"]
 
 
 def test_a_labelled_index_name_is_shown_in_french(monkeypatch):
