@@ -66,7 +66,7 @@ class PendingDltWrite:
     future: Any = None
     refused: BaseException | None = None  # the producer refused it at once (too large for a request)
     # what a truncated copy needs if the record is too large: the producer, the source and the error
-    retry: tuple[Any, Any, BaseException, dict[str, Any]] | None = None
+    for_truncation: tuple[Any, Any, BaseException, dict[str, Any]] | None = None
 
     def wait(self, timeout_s: float = 10.0) -> Any:
         """The ``RecordMetadata``; raises :class:`DltPublishError` (chained) if not acknowledged. A
@@ -77,9 +77,9 @@ class PendingDltWrite:
                 raise self.refused
             return self.future.get(timeout=timeout_s)
         except MessageSizeTooLargeError as exc:
-            if self.retry is None:
+            if self.for_truncation is None:
                 raise DltPublishError(self._failed(exc)) from exc
-            producer, source, error, written = self.retry
+            producer, source, error, written = self.for_truncation
             self.dlt, md = publish_truncated_to_dlt(producer, self.dlt_topic, source, error, timeout_s=timeout_s,
                                                     **written)
             return md
@@ -101,12 +101,12 @@ def send_to_dlt(producer: Any, dlt_topic: str, record: Any, error: BaseException
                 retry_count: int = 0, now: float | None = None, partition: int | None = None) -> PendingDltWrite:
     """Send the DLT record without waiting; :meth:`PendingDltWrite.wait` gives the ack (or raises)."""
     dlt = build_dlt_record(record, error, group_id=group_id, retry_count=retry_count, now=now)
-    retry = (producer, record, error, {"group_id": group_id, "retry_count": retry_count, "now": now})
+    for_truncation = (producer, record, error, {"group_id": group_id, "retry_count": retry_count, "now": now})
     try:
         future = producer.send(dlt_topic, value=dlt.value, key=dlt.key, headers=dlt.headers, partition=partition)
     except Exception as exc:  # raised by wait(), like any other failed write
-        return PendingDltWrite(dlt, dlt_topic, refused=exc, retry=retry)
-    return PendingDltWrite(dlt, dlt_topic, future, retry=retry)
+        return PendingDltWrite(dlt, dlt_topic, refused=exc, for_truncation=for_truncation)
+    return PendingDltWrite(dlt, dlt_topic, future, for_truncation=for_truncation)
 
 
 def publish_truncated_to_dlt(producer: Any, dlt_topic: str, source: Any, error: BaseException, *,
