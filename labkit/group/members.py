@@ -14,6 +14,7 @@ import atexit
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -178,6 +179,7 @@ class Members:
             self.stop(name, timeout_s)
         if self._wire is not None:
             self._wire.stop()
+        shutil.rmtree(self.log_dir, ignore_errors=True)  # one temp dir per group would pile up in /tmp
         _RERUNS.closed(self)
 
     def logs(self, name: str, tail: int = 40) -> str:
