@@ -20,7 +20,7 @@ from labkit.broker.stuck_group import on_embedded_broker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.kip848 import Kip848Worker
 from labkit.events import EventLog
-from labkit.group.assignment import assignment_matches, shares_text
+from labkit.group.assignment import Assignment, assignment_matches, shares_text
 from labkit.group.members import Members, run_member_process
 from labkit.group.share import NotOnThisBroker
 from labkit.observe.timeline import Timeline, assignment_from_events
@@ -31,7 +31,6 @@ __all__ = ["Kip848Group", "NO_KIP848", "require_kip848", "kip848_group_id"]
 
 log = logging.getLogger("labkit.kip848")
 
-Assignment = dict[str, tuple[tuple[str, int], ...]]
 _OWNERSHIP = ("ConsumerStarted", "ConsumerStopped", "PartitionsAssigned", "PartitionsRevoked", "PartitionsLost")
 
 

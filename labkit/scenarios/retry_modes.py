@@ -172,7 +172,7 @@ def start(settings: Settings, mode: str, *, prefix: str | None = None, policy: R
 
 def wait_all(runs: Iterable[ModeRun], what: str, timeout_s: float = 60.0) -> None:
     """Wait until every run is ``"assigned"`` (joined its group) or ``"done"`` (:meth:`ModeRun.done`);
-    :class:`~labkit.group.supervisor.WaitTimeout` with each run's :meth:`ModeRun.state` otherwise."""
+    :class:`~labkit.wait.WaitTimeout` with each run's :meth:`ModeRun.state` otherwise."""
     from labkit.wait import wait_until
 
     runs = list(runs)
