@@ -18,6 +18,7 @@ from typing import Any
 
 from labkit.dlt.envelope import DltEntry, as_bytes
 from labkit.dlt.read import read_dlt
+from labkit.kafka import clients
 
 __all__ = ["ReplayReport", "DltReprocessor", "replay"]
 
@@ -84,8 +85,7 @@ class DltReprocessor:
         timeout_s: float = 10.0,
     ) -> None:
         self.settings = settings
-        self._producer = producer
-        self._own_producer = producer is None
+        self._producer = clients.ProducerSlot(settings, producer)
         self.events = events
         self.store = store
         self.sleep = sleep
@@ -94,16 +94,10 @@ class DltReprocessor:
 
     @property
     def producer(self) -> Any:
-        if self._producer is None:
-            from labkit.kafka import clients
-
-            self._producer = clients.producer(self.settings)
-        return self._producer
+        return self._producer.get()
 
     def close(self) -> None:
-        if self._own_producer and self._producer is not None:
-            self._producer.close(timeout=5)
-            self._producer = None
+        self._producer.close()
 
     def __enter__(self) -> DltReprocessor:
         return self

@@ -138,7 +138,7 @@ class Kip848Worker(BackgroundWorker):
         self.poll_timeout_s, self.batch = poll_timeout_s, batch
         self.policy = policy if policy is not None else retry_config()
         self.ack_timeout_s = ack_timeout_s
-        self._producer, self._own_producer = producer, producer is None
+        self._producer = clients.ProducerSlot(settings, producer)  # the DLT writes
         self.processed = self.failures = self.dead_lettered = 0
         self.error: BaseException | None = None
         # the records being retried, by coordinates (only this worker's thread touches it: the
@@ -147,9 +147,7 @@ class Kip848Worker(BackgroundWorker):
 
     @property
     def producer(self) -> Any:
-        if self._producer is None:
-            self._producer = clients.producer(self.settings)
-        return self._producer
+        return self._producer.get()
 
     # --- the rebalance callbacks (run inside poll / close, on this worker's thread) -------------------
     # With KIP-848 each call carries only the change: the partitions added, or the ones taken away.
@@ -316,10 +314,8 @@ class Kip848Worker(BackgroundWorker):
                 except Exception:  # noqa: BLE001 - closing a consumer whose broker is gone
                     log.exception("%s: close failed", self.name)
             self.retrying.clear()
-            if self._own_producer and self._producer is not None:
-                try:
-                    self._producer.close(timeout=5)
-                except Exception:  # noqa: BLE001 - every DLT write it made was acknowledged already
-                    log.exception("%s: closing the DLT producer failed", self.name)
-                self._producer = None
+            try:
+                self._producer.close()
+            except Exception:  # noqa: BLE001 - every DLT write it made was acknowledged already
+                log.exception("%s: closing the DLT producer failed", self.name)
             self.events.append(ConsumerStopped(consumer=self.name, reason=reason))

@@ -109,8 +109,7 @@ class OrderProcessor(RecordHandling, DeadLetters, PollLoop, GroupMembership):
         self.group_id = group_id or settings.group_id
         self.consumer_id = consumer_id or f"{clients.client_id('processor')}-{id(self) & 0xFFFF:04x}"
         self.consumer_overrides = dict(consumer_overrides or {})
-        self._producer = producer
-        self._own_producer = producer is None
+        self._producer = clients.ProducerSlot(settings, producer)  # the DLT / retry-topic writes
         self.rng = random.Random(seed)
         self.ack_timeout_s = ack_timeout_s
         self.before_commit = before_commit
@@ -260,9 +259,7 @@ class OrderProcessor(RecordHandling, DeadLetters, PollLoop, GroupMembership):
 
     @property
     def producer(self) -> Any:
-        if self._producer is None:
-            self._producer = clients.producer(self.settings)
-        return self._producer
+        return self._producer.get()
 
     def _open(self) -> None:
         listener = RebalanceListener(
@@ -323,11 +320,7 @@ class OrderProcessor(RecordHandling, DeadLetters, PollLoop, GroupMembership):
                 self.gate.clear()
                 self.retry_states.clear()
             self.outbox.drop()  # left by an error mid-step: never done here, delivered again
-            if self._own_producer and self._producer is not None:
-                try:
-                    self._producer.close(timeout=5)
-                finally:
-                    self._producer = None
+            self._producer.close()
             self._running.clear()
             self.emit(ConsumerStopped(reason=reason))
             log.info("processor %s stopped (%s)", self.consumer_id, reason)

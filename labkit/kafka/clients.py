@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -56,6 +57,36 @@ def producer(settings: Settings | None = None, **overrides: Any) -> KafkaProduce
         "delivery_timeout_ms": max(30_000, settings.request_timeout_ms + 1000),
     }
     return KafkaProducer(**(config | overrides))
+
+
+class ProducerSlot:
+    """A producer passed in (the caller's: never closed here) or made on first use (closed by
+    :meth:`close`): what the processor, the KIP-848 worker and the DLT reprocessor each hold.
+
+    >>> slot = ProducerSlot(None, given="the caller's producer")
+    >>> slot.get(), slot.close(), slot.get()
+    ("the caller's producer", None, "the caller's producer")
+    """
+
+    def __init__(self, settings: Settings | None, given: Any = None) -> None:
+        self.settings, self._given, self._made = settings, given, None
+        self._lock = threading.Lock()  # two threads asking at once make one producer
+
+    def get(self) -> Any:
+        made = self._given if self._given is not None else self._made
+        if made is not None:
+            return made
+        with self._lock:
+            if self._made is None:
+                self._made = producer(self.settings)
+            return self._made
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Close the producer made here, if any (the next :meth:`get` makes a new one)."""
+        with self._lock:
+            made, self._made = self._made, None
+        if made is not None:
+            made.close(timeout=timeout_s)
 
 
 def consumer(settings: Settings | None = None, *topics: str, **overrides: Any) -> KafkaConsumer:

@@ -348,9 +348,8 @@ def test_an_unacknowledged_dlt_write_stops_the_loop_and_nothing_past_it_is_commi
 
     produce(short, [("ORD-1", Order("ORD-1", 10).to_json()), ("POISON", b"not json"),
                     ("ORD-2", Order("ORD-2", 20).to_json())], events, partition=0)  # offsets 0, 1, 2
-    p = processors.new(short, events=events, mode="pause")
     real = clients.producer(short)
-    p._producer = DltUnreachable(real)
+    p = processors.new(short, events=events, mode="pause", producer=DltUnreachable(real))
     try:
         with pytest.raises(DltPublishError, match="could not write to DLT"):
             p.run(timeout_s=30)

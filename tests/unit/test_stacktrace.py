@@ -18,7 +18,7 @@ def _chained() -> BaseException:
             inner()
         except ValueError as exc:
             raise RuntimeError("order service refused it") from exc
-    except RuntimeError as exc:
+    except RuntimeError:
         try:
             raise KeyError("orderId")  # raised while handling: its context, not its cause
         except KeyError as err:
