@@ -21,6 +21,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import random
 import statistics
 import sys
@@ -28,6 +29,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 from isolated import free_port, private_state_dir
 
@@ -118,6 +120,65 @@ def processor_run(settings, n: int, mode: str, injector=None, group_suffix="", t
     if stats["processed"] + stats["dlt"] < n:
         raise RuntimeError(f"{mode}: only {stats['processed']} processed + {stats['dlt']} DLT of {n}")
     return took, proc.events
+
+
+class ThreadCpu:
+    """CPU seconds per thread of this process over a run, grouped into what the processor runs: the
+    main consumer's loop, the retry topic's consumer, the network threads of the clients (kafka-python
+    runs one per client), the rest. Linux only (``/proc/self/task``); elsewhere empty.
+
+    Why: the processor's threads share one GIL on 2 cores, so where the CPU goes says what a failed
+    record costs, and what a retry costs the main flow even though it has a consumer of its own."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+        self.cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, name="bench-cpu-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        for t in threading.enumerate():
+            if t.native_id:
+                self.names[t.native_id] = t.name
+        tick = os.sysconf("SC_CLK_TCK")
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                stat = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the thread ended
+                continue
+            self.cpu[int(tid)] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(0.02):  # a thread's name is only known while it runs
+            self._sample()
+
+    def __enter__(self) -> ThreadCpu:
+        if Path("/proc/self/task").is_dir():
+            self._sample()
+            self.before = dict(self.cpu)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+
+    def by_role(self) -> dict[str, float]:
+        roles: dict[str, float] = {}
+        for tid, cpu in self.cpu.items():
+            name = self.names.get(tid, "")
+            if name == "MainThread":
+                role = "main consumer"
+            elif name.startswith("labkit-processor-") and name.endswith("-retry"):
+                role = "retry consumer"
+            elif name.startswith(("kafka-io-", "labkit-producer")) or "network-thread" in name:
+                role = "client network threads"
+            else:
+                role = "other"
+            roles[role] = roles.get(role, 0.0) + cpu - getattr(self, "before", {}).get(tid, 0.0)
+        return roles
 
 
 def main_topic_done_s(events, topic: str) -> float:
@@ -256,6 +317,7 @@ def main(argv=None) -> int:
         print(f"\nMemory the processor keeps per processed order (store entry, the row of its two events, ledger "
               f"state; tracemalloc, a separate untimed run): {kept_bytes_per_order(clean, m):.0f} bytes.")
 
+        topic_cpu: dict[str, float] = {}
         print(f"\n### 1 % poison, 5 % transient (first call fails), {n} orders\n")
         print("| mode | time | orders/s | ratio to clean | main topic done | its ratio to clean | retries | DLT "
               "| retry delay error p50 | p99 |")
@@ -267,7 +329,10 @@ def main(argv=None) -> int:
             rng = random.Random(3)
             flaky = {oid for oid in sorted(valid) if rng.random() < 0.05}
             injector = FailureInjector(fail_first=1, targets=flaky)
-            took, events = processor_run(dirty, n, mode, injector=injector)
+            with ThreadCpu() as cpu:
+                took, events = processor_run(dirty, n, mode, injector=injector)
+            if mode == "topic":
+                topic_cpu = cpu.by_role()
             stats = events.stats()
             errors = [e.actual_delay_s - e.planned_delay_s for e in events.of("Retried")]
             p50, p99 = percentile(errors, 50), percentile(errors, 99)
@@ -276,6 +341,15 @@ def main(argv=None) -> int:
             print(f"| {mode} | {took:.2f} s | {n / took:,.0f} | {(n / took) / clean_rate:.2f} | {main_s:.2f} s "
                   f"| {(n / main_s) / clean_rate:.2f} | {stats['retries']} | {stats['dlt']} | {p50 * 1000:.0f} ms "
                   f"| {p99 * 1000:.0f} ms |")
+
+        with ThreadCpu() as cpu:
+            processor_run(clean, n, "topic", group_suffix="-cpu")  # its first n orders
+        clean_cpu = cpu.by_role()
+        if topic_cpu:
+            print(f"\nCPU seconds per thread of a topic-mode run of {n} orders (its consumer's join included), clean "
+                  f"and dirty:\n\n| thread | clean | dirty |\n|---|---|---|")
+            for role in ("main consumer", "retry consumer", "client network threads", "other"):
+                print(f"| {role} | {clean_cpu.get(role, 0):.2f} s | {topic_cpu.get(role, 0):.2f} s |")
 
         steady_n, rate = min(n, 3000), 1000
         print(f"\n### Retry timing with a steady flow: {steady_n} orders at {rate}/s while consuming, 5 % fail once\n")
