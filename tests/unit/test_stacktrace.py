@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import traceback
 
-from labkit.dlt.envelope import format_stacktrace
+from labkit.dlt.stacktrace import format_stacktrace
 
 
 def _chained() -> BaseException:
