@@ -27,6 +27,8 @@ BENCHMARKS = [
     ("broker_startup.py", "Broker start-up (issue: foundation)", [], ["--runs", "3"]),
     ("processor_throughput.py", "Processor throughput and retry timing (issue: engine)", [],
      ["--orders", "2000", "--clean-orders", "10000"]),
+    ("failure_cost.py", "What a failed record costs, and topic mode with a service doing I/O (issue 18)", [],
+     ["--calls", "500", "--orders", "3000", "--rounds", "1", "--latency-orders", "500"]),
     ("rebalance_latency.py", "Rebalance latency (issue: consumer groups)", [], ["--runs", "2"]),
     ("share_groups.py", "Share groups: throughput and redelivery latency (issue: Kafka 4.x)", [],
      ["--orders", "500", "--runs", "1"]),
