@@ -253,7 +253,7 @@ class OrderProcessor(RecordHandling, DeadLetters, PollLoop, GroupMembership):
     def emit(self, event: Event) -> None:
         if not event.consumer:
             # stamp our id on the fresh, not yet shared event (what the frozen __init__ does
-            # itself): rebuilding it field by field cost a third of the per-record overhead
+            # itself) rather than build it a second time, field by field, for every event
             object.__setattr__(event, "consumer", self.consumer_id)
         self.events.append(event)
 

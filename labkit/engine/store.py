@@ -17,8 +17,8 @@ class OrderStore:
     ``add(order_id, order)`` (or ``add_fields(order_id, amount, status)``) returns True the first
     time, False for a duplicate; ``get(order_id)`` gives the order back. Each entry is a fresh
     ``(amount, status)`` tuple, not an ``Order``: the garbage collector stops tracking a tuple of
-    plain values, where 50 000 kept objects made its collections walk them again and again (~1 µs
-    per order in the consumer).
+    plain values, where kept objects would be walked again by each of its collections, more of them
+    the longer the consumer runs (ARCHITECTURE.md, "the hot path builds plain values").
 
     No lock: ``dict.setdefault`` with a ``str`` key is one atomic step under the GIL, and the entry
     it returns is the one this call built only if this call inserted it.
