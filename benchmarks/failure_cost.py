@@ -30,10 +30,9 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from isolated import free_port, private_state_dir
+from isolated import own_broker
 from processor_throughput import main_topic_done_s, processor_run, produce
 
-from labkit import broker
 from labkit.dlt.envelope import build_dlt_record
 from labkit.dlt.publish import send_to_dlt
 from labkit.engine.injection import FailureInjector
@@ -42,7 +41,6 @@ from labkit.engine.retry_topic import RetryHeaders, send_to_retry
 from labkit.errors import DownstreamTimeout, MalformedPayload, classify, describe
 from labkit.kafka import clients, topics
 from labkit.orders import Order, parse_fields
-from labkit.settings import load
 
 FAILED_SHARE = 0.06  # 1 % poison + 5 % transient, as in processor_throughput.py's dirty runs
 
@@ -147,10 +145,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("labkit").setLevel(logging.WARNING)  # one line per DLT record would drown the tables
     logging.getLogger("kafka").setLevel(logging.ERROR)
-    private_state_dir("labkit-bench-")
-    base = load(bootstrap_servers=f"127.0.0.1:{free_port()}")
-    broker.up(args.engine, settings=base)
-    try:
+    with own_broker(args.engine) as base:
         topics.create(base)
         print(f"### The main thread's CPU per call, engine {args.engine}, median of 3 rounds of {args.calls} calls\n")
         print("| piece of a failed record's path | main-thread CPU |\n|---|---|")
@@ -219,9 +214,6 @@ def main(argv=None) -> int:
             ratios = ", ".join(f"{c / d:.2f}" for c, d in zip(done["clean"], done[mode], strict=True))
             took = statistics.median(done[mode])
             print(f"| {mode} | {took:.2f} s | {clean_done / took:.2f} | {ratios} |")
-    finally:
-        broker.down(settings=base)
-        broker.reset(settings=base)
     return 0
 
 

@@ -7,12 +7,17 @@ leave broker data behind in /tmp (a full run used to leave a directory per bench
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from labkit import broker
+from labkit.settings import Settings, load
 
 _kept: set[Path] = set()
 
@@ -42,6 +47,20 @@ def stop_process(proc: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def own_broker(engine: str, prefix: str = "labkit-bench-") -> Iterator[Settings]:
+    """A broker of ``engine`` on a free port with a private state dir: its settings, for the ``with``
+    block; stopped and its data removed when the block ends, also on errors."""
+    private_state_dir(prefix)
+    settings = load(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    broker.up(engine, settings=settings)
+    try:
+        yield settings
+    finally:
+        broker.down(settings=settings)
+        broker.reset(settings=settings)
 
 
 def keep(path: Path) -> None:

@@ -31,9 +31,8 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from isolated import free_port, private_state_dir
+from isolated import own_broker
 
-from labkit import broker
 from labkit.engine.injection import FailureInjector
 from labkit.engine.processor import OrderProcessor
 from labkit.kafka import clients, topics
@@ -41,7 +40,6 @@ from labkit.orders import Order, decode_json, parse_fields
 from labkit.policy.retry import RetryPolicy
 from labkit.policy.stop import stop_after_attempt
 from labkit.policy.wait import exponential
-from labkit.settings import load
 
 
 def produce(settings, n: int, poison_rate: float, seed: int = 7) -> tuple[set[str], set[str]]:
@@ -270,11 +268,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("labkit").setLevel(logging.WARNING)  # one line per DLT record would drown the tables
     logging.getLogger("kafka").setLevel(logging.ERROR)
-    private_state_dir("labkit-bench-")
-    base = load(bootstrap_servers=f"127.0.0.1:{free_port()}")
-    broker.up(args.engine, settings=base)
     n = args.orders
-    try:
+    with own_broker(args.engine) as base:
         clean = base.with_prefix("clean-")
         topics.create(clean)
         produce(clean, args.clean_orders, poison_rate=0.0)
@@ -377,9 +372,6 @@ def main(argv=None) -> int:
               "for 10 000 orders: 'main topic done' is when every record of the main topic was processed, "
               "dead-lettered or handed to the retry topic, the throughput of the flow a non-blocking retry "
               "protects. A steady flow shows the gate itself.")
-    finally:
-        broker.down(settings=base)
-        broker.reset(settings=base)
     return 0
 
 
