@@ -88,6 +88,8 @@ def bundled() -> Java:
 
 @functools.lru_cache(maxsize=8)
 def _version_of(path: str, mtime_ns: int) -> int:
+    """The major version of the Java at ``path``; ``mtime_ns`` is only part of the cache key (a Java
+    reinstalled at the same path is asked again)."""
     try:
         out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -158,13 +158,6 @@ class FailurePanel:
             self.injector.set(**changes)
         self._paint_figures()
 
-    def apply(self) -> dict[str, Any]:
-        """Send all three switches as the panel shows them (e.g. to restore what the panel shows after
-        the service was changed behind a closed panel); returns :meth:`stats`."""
-        s = self.switches
-        self._send({"enabled": s.enabled, "rate": s.rate, "fail_first": s.fail_first})
-        return self.stats()
-
     def set(self, **switches: Any) -> dict[str, Any]:
         """Change some switches (``enabled``, ``rate``, ``fail_first``) at once, as a student moving
         the widgets would; the service gets these, and only these, in one call. Returns :meth:`stats`."""

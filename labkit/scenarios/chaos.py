@@ -109,7 +109,6 @@ class Feeder(threading.Thread):
                 self.plan.append((oid, Order(oid, 100 + i % 900).to_json()))
         self.ids: list[str] = []
         self.error: BaseException | None = None
-        self.resent = 0
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -161,7 +160,6 @@ class Feeder(threading.Thread):
     def _resend(self, producer: Any, key: str, value: bytes) -> Any:
         deadline = time.monotonic() + 60
         while True:
-            self.resent += 1
             try:
                 return producer.send(self.settings.orders_topic, key=key.encode(), value=value).get(timeout=10)
             except Exception:
