@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.structs import MemberState
 
 from labkit.kafka import corrupt
 from labkit.settings import Settings, load
@@ -120,17 +121,18 @@ def group_contact(consumer: Any) -> tuple[float | None, bool]:
     progress (no heartbeats are sent then). What health needs to tell a consumer cut off from its broker.
 
     kafka-python has no public accessor for either: this reads its coordinator's ``Heartbeat`` and
-    ``state`` (kafka-python 3.0), and answers ``(None, False)`` if they move, so health falls back to
-    its other checks instead of failing.
+    ``state`` (kafka-python 3.0: a ``MemberState`` string), and answers ``(None, False)`` if they move,
+    so health falls back to its other checks instead of failing
+    (``tests/unit/test_kafka_python_internals.py`` fails then).
     """
     coordinator = getattr(consumer, "_coordinator", None)
     heartbeat = getattr(coordinator, "heartbeat", None)
     try:
         when = max(heartbeat.last_receive, heartbeat.last_reset)
-        state = getattr(coordinator.state, "name", "")
+        state = coordinator.state
     except (AttributeError, TypeError):
         return None, False
-    return (when if when != float("-inf") else None), state == "REBALANCING"
+    return (when if when != float("-inf") else None), state == MemberState.REBALANCING
 
 
 def reader(settings: Settings | None = None, **overrides: Any) -> KafkaConsumer:
