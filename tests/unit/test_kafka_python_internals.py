@@ -10,9 +10,12 @@ work-arounds themselves live next to the call they affect, each with its measure
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.cluster import ClusterMetadata
+from kafka.consumer.fetcher import Fetcher
 from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.structs import MemberState
 
@@ -37,8 +40,9 @@ def test_the_parked_records_of_a_paused_partition_that_resume_drops(consumer):
 
 
 def test_the_partition_records_a_failed_poll_was_reading(consumer):
-    # kafka/corrupt.failed_partition
+    # kafka/corrupt.failed_partition: the fetcher's records in hand, and their partition
     assert hasattr(consumer._fetcher, "_next_partition_records")
+    assert "self.topic_partition" in inspect.getsource(Fetcher.PartitionRecords.__init__)
 
 
 def test_the_heartbeat_clock_and_the_member_state_that_health_reads(consumer):
