@@ -117,8 +117,9 @@ def consumer(settings: Settings | None = None, *topics: str, **overrides: Any) -
 
 def group_contact(consumer: Any) -> tuple[float | None, bool]:
     """``(when, rebalancing)``: the ``time.monotonic()`` of the consumer's last answer from its group
-    coordinator (a heartbeat answered, a join completed; None before any), and whether a join is in
-    progress (no heartbeats are sent then). What health needs to tell a consumer cut off from its broker.
+    coordinator (a heartbeat answered, a join completed; before any, when the consumer was made, so its
+    contact age counts from its start), and whether a join is in progress (no heartbeats are sent
+    then). What health needs to tell a consumer cut off from its broker.
 
     kafka-python has no public accessor for either: this reads its coordinator's ``Heartbeat`` and
     ``state`` (kafka-python 3.0: a ``MemberState`` string), and answers ``(None, False)`` if they move,
