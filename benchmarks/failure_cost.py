@@ -57,16 +57,16 @@ class Record(NamedTuple):
     headers: list
 
 
-def main_thread_us(settings, calls: int, work: Callable[[Any, int], Any], **producer_config: Any) -> float:
-    """Median over 3 rounds of the main thread's CPU per ``work(producer, i)``, in µs. The producer
+def main_thread_us(settings, calls: int, work: Callable[[Any], Any]) -> float:
+    """Median over 3 rounds of the main thread's CPU per ``work(producer)``, in µs. The producer
     sends one record first (its metadata fetched) and is flushed after the timed calls."""
     rounds = []
     for _ in range(3):
-        producer = clients.producer(settings, **producer_config)
+        producer = clients.producer(settings)
         producer.send(settings.retry_topic, value=b"warm-up").get(timeout=30)
         start = time.thread_time()
-        for i in range(calls):
-            work(producer, i)
+        for _ in range(calls):
+            work(producer)
         rounds.append((time.thread_time() - start) / calls * 1e6)
         producer.flush(timeout=60)
         producer.close()
@@ -88,7 +88,7 @@ def pieces(settings, calls: int) -> list[tuple[str, float]]:
         malformed = exc  # raised by the parser: its stack trace is the one a DLT record carries
     service = FailureInjector(transient=True)
 
-    def failing_call(_producer: Any, _i: int) -> None:
+    def failing_call(_producer: Any) -> None:
         try:
             service.call(order)
         except Exception as exc:  # noqa: BLE001 - what the processor does with every failure
@@ -98,18 +98,18 @@ def pieces(settings, calls: int) -> list[tuple[str, float]]:
     topic, group = settings.retry_topic, settings.group_id
     return [
         ("kafka-python `send` of an order, no headers",
-         main_thread_us(settings, calls, lambda p, _i: p.send(topic, key=record.key, value=record.value))),
+         main_thread_us(settings, calls, lambda p: p.send(topic, key=record.key, value=record.value))),
         ("the same with the retry topic's 12 headers",
-         main_thread_us(settings, calls, lambda p, _i: p.send(topic, key=record.key, value=record.value,
-                                                              headers=retry_headers))),
+         main_thread_us(settings, calls, lambda p: p.send(topic, key=record.key, value=record.value,
+                                                          headers=retry_headers))),
         ("`send_to_retry` (its headers built from the error, then that send)",
-         main_thread_us(settings, calls, lambda p, _i: send_to_retry(p, topic, record, timeout, attempt=1,
-                                                                     delay_s=0.05))),
+         main_thread_us(settings, calls, lambda p: send_to_retry(p, topic, record, timeout, attempt=1,
+                                                                 delay_s=0.05))),
         ("`build_dlt_record` (the envelope and its stack trace; no send)",
-         main_thread_us(settings, calls, lambda _p, _i: build_dlt_record(poison, malformed, group_id=group))),
+         main_thread_us(settings, calls, lambda _p: build_dlt_record(poison, malformed, group_id=group))),
         ("`send_to_dlt` (built, then sent)",
-         main_thread_us(settings, calls, lambda p, _i: send_to_dlt(p, settings.dlt_topic, poison, malformed,
-                                                                   group_id=group))),
+         main_thread_us(settings, calls, lambda p: send_to_dlt(p, settings.dlt_topic, poison, malformed,
+                                                               group_id=group))),
         ("a failing call of the order service, caught and classified", main_thread_us(settings, calls, failing_call)),
     ]
 
