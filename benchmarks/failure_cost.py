@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from isolated import own_broker
-from processor_throughput import main_topic_done_s, processor_run, produce
+from processor_throughput import dirty_injector, main_topic_done_s, processor_run, produce
 
 from labkit.dlt.envelope import build_dlt_record
 from labkit.dlt.publish import send_to_dlt
@@ -112,12 +111,6 @@ def pieces(settings, calls: int) -> list[tuple[str, float]]:
                                                                group_id=group))),
         ("a failing call of the order service, caught and classified", main_thread_us(settings, calls, failing_call)),
     ]
-
-
-def dirty_injector(valid: set[str]) -> FailureInjector:
-    """5 % of the valid orders fail their first call (the same ones as in processor_throughput.py)."""
-    rng = random.Random(3)
-    return FailureInjector(fail_first=1, targets={oid for oid in sorted(valid) if rng.random() < 0.05})
 
 
 ROLES = ("the main consumer's thread", "the other threads")

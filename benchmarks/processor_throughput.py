@@ -60,6 +60,12 @@ def produce(settings, n: int, poison_rate: float, seed: int = 7) -> tuple[set[st
     return valid, poison
 
 
+def dirty_injector(valid: set[str]) -> FailureInjector:
+    """The dirty runs' order service: 5 % of the valid orders fail their first call (always the same ones)."""
+    rng = random.Random(3)
+    return FailureInjector(fail_first=1, targets={oid for oid in sorted(valid) if rng.random() < 0.05})
+
+
 def raw_loop(settings, n: int, timeout_s: float = 300, group_suffix: str = "", work=decode_json) -> float:
     """Seconds from the first record to the n-th: poll, ``work(value)`` per record, commit per poll."""
     consumer = clients.consumer(settings, settings.orders_topic, group_id=f"{settings.group_id}-raw{group_suffix}",
@@ -331,9 +337,7 @@ def main(argv=None) -> int:
             dirty = base.with_prefix(f"dirty-{mode}-")
             topics.create(dirty)
             valid, poison = produce(dirty, n, poison_rate=0.01)
-            rng = random.Random(3)
-            flaky = {oid for oid in sorted(valid) if rng.random() < 0.05}
-            injector = FailureInjector(fail_first=1, targets=flaky)
+            injector = dirty_injector(valid)
             with ThreadCpu() as cpu:
                 took, events = processor_run(dirty, n, mode, injector=injector)
             if mode == "topic":
